@@ -1,0 +1,80 @@
+"""The `cyclestudio` command: no arguments opens the app; subcommands run jobs headless.
+
+Each subcommand lives in a module with ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; those modules import torch only inside ``run`` so that
+building the parser (and opening the app) stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from cyclestudio import __version__
+from cyclestudio.errors import UserError
+
+# subcommand -> module
+COMMANDS: dict[str, str] = {
+    "train": "cyclestudio.jobs.train",
+    "plugins": "cyclestudio.jobs.plugins_cmd",
+    "devices": "cyclestudio.jobs.devices",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, every subcommand included."""
+    parser = argparse.ArgumentParser(
+        prog="cyclestudio",
+        description="Unpaired image-to-image translation (CycleGAN). "
+        "Run without arguments to open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"cyclestudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def report(error: UserError, events: bool) -> None:
+    """Show a user error: an `error` event for the app, one line on stderr for a person."""
+    if events:
+        line = {"event": "error", "schema": 1, "kind": "user", "message": error.message,
+                "hint": error.hint}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write(f"cyclestudio: error: {error.message}\n")
+        if error.hint:
+            sys.stderr.write(f"  hint: {error.hint}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cyclestudio` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from cyclestudio.gui.app import main as app_main
+
+        return app_main()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except UserError as error:
+        report(error, bool(getattr(args, "events", False)))
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("cyclestudio: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Torch-side core: no Qt is imported anywhere below this package."""

@@ -1,0 +1,124 @@
+"""Finding and reading image files: what counts as an image, and why a file is unreadable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from cyclestudio.errors import UserError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".tga"}
+)
+# Files operating systems leave in image folders; never images, never reported.
+OS_JUNK = frozenset({"thumbs.db", ".ds_store", "desktop.ini", "ehthumbs.db"})
+
+# Refuse images over ~180 megapixels (PIL's own bomb limit is at 2× its warning).
+MAX_PIXELS = 180_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A file that looks like an image but cannot be used, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def is_image_name(path: Path) -> bool:
+    """True for a file whose name says it is an image (and is not OS junk or hidden)."""
+    name = path.name
+    if name.lower() in OS_JUNK or name.startswith("._") or name.startswith("."):
+        return False
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: Path, recursive: bool = True) -> list[Path]:
+    """Image files in ``folder`` (and its subfolders), sorted by path."""
+    if recursive:
+        found = [
+            Path(root) / f
+            for root, dirs, files in os.walk(folder)
+            for f in files
+            if not any(part.startswith(".") for part in Path(root).relative_to(folder).parts)
+        ]
+    else:
+        found = [p for p in folder.iterdir() if p.is_file()]
+    return sorted(p for p in found if is_image_name(p))
+
+
+def why_unreadable(path: Path) -> str | None:
+    """None if ``path`` decodes as an image, else a short reason a person understands."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file"
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            im.load()
+    except PermissionError:
+        return "no permission to read it"
+    except Image.DecompressionBombError:
+        return f"too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+    except FileNotFoundError:
+        return "file not found"
+    except Image.UnidentifiedImageError:
+        return "not an image PIL can read"
+    except (OSError, SyntaxError, ValueError) as exc:
+        text = str(exc) or type(exc).__name__
+        if "truncated" in text.lower():
+            return "truncated (the file ends early)"
+        return f"cannot decode: {text}"
+    return None
+
+
+def scan(paths: Iterable[Path], check: bool = True) -> tuple[list[Path], list[BadFile]]:
+    """Every readable image under ``paths`` (files or folders), and the unreadable ones."""
+    good: list[Path] = []
+    bad: list[BadFile] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            candidates = list_images(path)
+        elif path.is_file():
+            candidates = [path]
+        else:
+            raise UserError(f"{path} does not exist", "check the path")
+        for file in candidates:
+            reason = why_unreadable(file) if check else None
+            (bad.append(BadFile(file, reason)) if reason else good.append(file))
+    return good, bad
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Open an image upright (EXIF orientation applied) as 8-bit RGB."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        return to_rgb(im)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode (greyscale, palette, CMYK, 16-bit, alpha) as 8-bit RGB."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        im = Image.fromarray((arr * (255.0 / peak)).clip(0, 255).astype("uint8"), "L")
+    elif im.mode == "F":
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray((arr.clip(0, 1) * 255).astype("uint8"), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        return im.convert("RGB")
+    return im.convert("RGB")

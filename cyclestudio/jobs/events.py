@@ -1,0 +1,161 @@
+"""The worker side of the event protocol: JSON lines out, control lines in.
+
+See docs/events.md for the schema. Without ``--events`` the same calls draw a
+progress line on the terminal instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+SCHEMA = 1
+COMMANDS = ("pause", "resume", "stop", "sample")
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Events:
+    """Emit events: one JSON object per stdout line, or a human progress display."""
+
+    def __init__(self, json_lines: bool, out: TextIO | None = None) -> None:
+        self.json_lines = json_lines
+        self.out = out or sys.stdout
+        self._lock = threading.Lock()
+        self._bar_open = False
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Send one event."""
+        with self._lock:
+            if self.json_lines:
+                line = json.dumps({"event": event, "schema": SCHEMA, **fields}, default=str)
+                self.out.write(line + "\n")
+                self.out.flush()
+            else:
+                self._human(event, fields)
+
+    def _human(self, event: str, f: dict[str, Any]) -> None:
+        tty = getattr(sys.stderr, "isatty", lambda: False)()
+        if event == "progress":
+            done, total = f.get("iteration", 0), f.get("total_iterations") or f.get("total") or 0
+            width = 24
+            filled = int(width * done / total) if total else 0
+            losses = " ".join(f"{k}={v:.3f}" for k, v in (f.get("losses") or {}).items())
+            rate = f.get("images_per_s")
+            text = (
+                f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total or '?'}"
+                + (f" epoch {f['epoch']}" if "epoch" in f else "")
+                + (f" {rate:.1f} img/s" if rate else "")
+                + f" ETA {_fmt_time(f.get('eta_s'))} {losses}"
+            )
+            if tty:
+                sys.stderr.write("\r\033[K" + text)
+                self._bar_open = True
+            else:
+                sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+            return
+        if self._bar_open:
+            sys.stderr.write("\n")
+            self._bar_open = False
+        message = f.get("message")
+        if event == "error":
+            hint = f.get("hint")
+            sys.stderr.write(f"error: {message}" + (f" ({hint})" if hint else "") + "\n")
+        elif event == "warning":
+            sys.stderr.write(f"warning: {message}\n")
+        elif message:
+            sys.stderr.write(f"{message}\n")
+        elif event in ("started", "checkpoint", "stopped", "finished", "sample", "paused",
+                       "resumed"):
+            detail = ", ".join(f"{k}={v}" for k, v in f.items() if k not in ("losses",))
+            sys.stderr.write(f"{event}: {detail}\n")
+        sys.stderr.flush()
+
+
+class Control:
+    """Commands for a running job: lines read from stdin, plus Ctrl-C and SIGTERM as stop."""
+
+    def __init__(self, read_stdin: bool) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        self.interrupts = 0
+        self.stop_requested = False
+        if read_stdin:
+            threading.Thread(target=self._read, name="control-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in sys.stdin:
+            command = line.strip().lower()
+            if command:
+                self._queue.put(command)
+        # stdin closed: the app that started us is gone; finish cleanly.
+        self._queue.put("stop")
+
+    def install_signal_handlers(self) -> None:
+        """First Ctrl-C/SIGTERM asks for a clean stop; a second one aborts at once."""
+
+        def handler(signum: int, _frame: Any) -> None:
+            self.interrupts += 1
+            if self.interrupts > 1:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self._queue.put("stop")
+
+        signal.signal(signal.SIGINT, handler)
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, handler)
+
+    def put(self, command: str) -> None:
+        """Queue a command as if it came from stdin."""
+        self._queue.put(command)
+
+    def poll(self) -> list[str]:
+        """Commands received since the last poll, oldest first."""
+        commands = []
+        while True:
+            try:
+                commands.append(self._queue.get_nowait())
+            except queue.Empty:
+                return commands
+
+    def wait(self, timeout: float) -> str | None:
+        """Block until a command arrives (or the timeout passes)."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class RateMeter:
+    """Images per second over a sliding window, and the time left."""
+
+    def __init__(self, window: int = 50) -> None:
+        self.window = window
+        self._marks: list[tuple[float, int]] = []
+
+    def mark(self, done: int) -> None:
+        self._marks.append((time.perf_counter(), done))
+        del self._marks[: -self.window]
+
+    def reset(self) -> None:
+        """Forget the history (after a pause, so the pause does not count)."""
+        self._marks.clear()
+
+    def rate(self) -> float | None:
+        if len(self._marks) < 2:
+            return None
+        (t0, n0), (t1, n1) = self._marks[0], self._marks[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else None

@@ -1,0 +1,126 @@
+"""A project folder: project.json naming the two domains (name and image folders) and runs.
+
+Pure data: neither Qt nor torch. The app and `cyclestudio demo` both write it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclestudio.errors import UserError
+
+PROJECT_FILE = "project.json"
+PROJECT_VERSION = 1
+
+
+@dataclass
+class Domain:
+    """One side of the translation: a name and the folders (or files) holding its images."""
+
+    name: str
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Project:
+    """A project folder and its project.json."""
+
+    folder: Path
+    name: str
+    a: Domain
+    b: Domain
+    runs: list[str] = field(default_factory=list)
+
+    @property
+    def file(self) -> Path:
+        return self.folder / PROJECT_FILE
+
+    def resolve(self, path: str) -> Path:
+        """A path from project.json (relative to the project folder, or absolute)."""
+        p = Path(path)
+        return p if p.is_absolute() else self.folder / p
+
+    def relative(self, path: Path) -> str:
+        """Store paths inside the project relative to it, so the folder can move."""
+        path = Path(path).absolute()
+        try:
+            return path.relative_to(self.folder.absolute()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project_version": PROJECT_VERSION,
+            "name": self.name,
+            "domains": {
+                "A": {"name": self.a.name, "paths": list(self.a.paths)},
+                "B": {"name": self.b.name, "paths": list(self.b.paths)},
+            },
+            "runs": list(self.runs),
+        }
+
+    def save(self) -> None:
+        """Write project.json atomically."""
+        write_json_atomic(self.file, self.to_json())
+
+    @classmethod
+    def create(cls, folder: Path, name: str = "", a_name: str = "A", b_name: str = "B") -> Project:
+        """A new project in ``folder`` (created if needed)."""
+        folder = Path(folder)
+        if (folder / PROJECT_FILE).exists():
+            raise UserError(f"{folder} already holds a project", "open it instead")
+        folder.mkdir(parents=True, exist_ok=True)
+        project = cls(folder, name or folder.name, Domain(a_name), Domain(b_name))
+        project.save()
+        return project
+
+    @classmethod
+    def load(cls, folder: Path) -> Project:
+        """Read ``folder``/project.json, migrating older versions."""
+        folder = Path(folder)
+        file = folder / PROJECT_FILE if folder.is_dir() or not folder.suffix else folder
+        folder = file.parent
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{folder} is not a cyclestudio project", f"no {PROJECT_FILE} there") from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {file}: {exc}", "the file is damaged") from None
+        version = data.get("project_version", 0)
+        if version > PROJECT_VERSION:
+            raise UserError(
+                f"{file} was written by a newer cyclestudio (version {version})",
+                "update cyclestudio",
+            )
+        domains = data.get("domains", {})
+
+        def domain(key: str) -> Domain:
+            d = domains.get(key, {})
+            return Domain(str(d.get("name", key)), [str(p) for p in d.get("paths", [])])
+
+        return cls(
+            folder, str(data.get("name", folder.name)), domain("A"), domain("B"),
+            [str(r) for r in data.get("runs", [])],
+        )
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file beside ``path``, fsync it, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

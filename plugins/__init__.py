@@ -1,0 +1,1 @@
+"""The built-in architectures, each a plugin written exactly as a third-party one is."""
