@@ -1,0 +1,1 @@
+"""Shipped assets (icons, style sheets, the demo model); read with importlib.resources."""
