@@ -1,0 +1,304 @@
+"""The CycleGAN objective and one training step, as in Zhu et al. (2017).
+
+G_A maps A→B and G_B maps B→A; D_A judges domain B (real B against G_A's output)
+and D_B judges domain A. The generators minimise the adversarial loss plus
+λ·(cycle L1 both ways) plus λ·λ_identity·(identity L1); the discriminators see
+fakes drawn from a history pool of 50.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cyclestudio.core.config import TrainConfig
+from cyclestudio.core.networks import build_discriminator, build_generator
+from cyclestudio.plugins import Registry
+
+LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+
+
+class ImagePool:
+    """A buffer of past fakes: half of the time the discriminator sees an older one."""
+
+    def __init__(self, size: int, generator: torch.Generator) -> None:
+        self.size = size
+        self.images: list[Tensor] = []
+        self.generator = generator
+
+    def query(self, images: Tensor) -> Tensor:
+        """Swap each image with a stored one at probability 0.5 once the pool is full."""
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif torch.rand((), generator=self.generator).item() > 0.5:
+                index = int(torch.randint(0, self.size, (), generator=self.generator))
+                out.append(self.images[index].clone())
+                self.images[index] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+    def state(self) -> list[Tensor]:
+        return [im.cpu() for im in self.images]
+
+    def load(self, images: list[Tensor], device: torch.device) -> None:
+        self.images = [im.to(device) for im in images]
+
+
+class GANLoss:
+    """LSGAN (the paper's choice), vanilla, hinge, or WGAN-GP on raw discriminator scores."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def generator(self, fake_scores: Tensor) -> Tensor:
+        if self.kind == "lsgan":
+            return torch.mean((fake_scores - 1) ** 2)
+        if self.kind == "vanilla":
+            return nn.functional.binary_cross_entropy_with_logits(
+                fake_scores, torch.ones_like(fake_scores)
+            )
+        return -fake_scores.mean()  # hinge and WGAN
+
+    def discriminator(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+        if self.kind == "lsgan":
+            loss = torch.mean((real_scores - 1) ** 2) + torch.mean(fake_scores**2)
+        elif self.kind == "vanilla":
+            bce = nn.functional.binary_cross_entropy_with_logits
+            loss = bce(real_scores, torch.ones_like(real_scores)) + bce(
+                fake_scores, torch.zeros_like(fake_scores)
+            )
+        elif self.kind == "hinge":
+            loss = torch.relu(1 - real_scores).mean() + torch.relu(1 + fake_scores).mean()
+        else:
+            loss = fake_scores.mean() - real_scores.mean()
+        return loss * 0.5
+
+
+def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
+    """WGAN-GP: (‖∇D(x̂)‖₂ − 1)² on random interpolates between real and fake."""
+    alpha = torch.rand(real.size(0), 1, 1, 1, generator=generator).to(real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = d(mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def lr_factor(policy: str, iteration: int, total: int, decay_start: int, step: int) -> float:
+    """The learning-rate multiplier at ``iteration``: a pure function, so resume is exact."""
+    if policy == "linear":
+        if iteration < decay_start:
+            return 1.0
+        return max(0.0, 1.0 - (iteration - decay_start) / max(1, total - decay_start))
+    if policy == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(iteration, total) / max(1, total)))
+    if policy == "step":
+        return 0.1 ** (iteration // max(1, step))
+    raise ValueError(policy)
+
+
+def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+class CycleGAN:
+    """Two generators, two discriminators, their optimisers and pools, on one device."""
+
+    def __init__(
+        self, config: TrainConfig, device: torch.device, iterations_per_epoch: int,
+        reg: Registry | None = None,
+    ) -> None:
+        self.config, self.device = config, device
+        o, c = config.optim, config.data.channels
+        torch.manual_seed(config.run.seed)
+        g, d = config.generator, config.discriminator
+        self.G_A = build_generator(g.name, g.options, c, c, reg).to(device)
+        self.G_B = build_generator(g.name, g.options, c, c, reg).to(device)
+        self.D_A = build_discriminator(d.name, d.options, c, reg).to(device)
+        self.D_B = build_discriminator(d.name, d.options, c, reg).to(device)
+        self.opt_G = torch.optim.Adam(
+            chain(self.G_A.parameters(), self.G_B.parameters()), lr=o.lr_g, betas=(o.beta1, o.beta2)
+        )
+        self.opt_D = torch.optim.Adam(
+            chain(self.D_A.parameters(), self.D_B.parameters()), lr=o.lr_d, betas=(o.beta1, o.beta2)
+        )
+        self.pool_rng = torch.Generator().manual_seed(config.run.seed + 7)
+        self.pool_A = ImagePool(o.pool_size, self.pool_rng)  # fakes of domain A, for D_B
+        self.pool_B = ImagePool(o.pool_size, self.pool_rng)  # fakes of domain B, for D_A
+        self.gan = GANLoss(o.gan_loss)
+        self.l1 = nn.L1Loss()
+        self.iterations_per_epoch = iterations_per_epoch
+        self.precision = config.run.precision
+        use_scaler = self.precision == "fp16" and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+
+    @property
+    def nets(self) -> dict[str, nn.Module]:
+        return {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
+
+    # The schedule -------------------------------------------------------------
+    def schedule(self) -> tuple[int, int, int]:
+        """(total iterations of the schedule, where decay starts, step size)."""
+        o, ipe = self.config.optim, self.iterations_per_epoch
+        return o.epochs * ipe, (o.epochs - o.decay_epochs) * ipe, o.step_epochs * ipe
+
+    def set_lr(self, iteration: int) -> float:
+        """Set both optimisers' learning rates for ``iteration``; return the generator's."""
+        o = self.config.optim
+        total, decay_start, step = self.schedule()
+        factor = lr_factor(o.lr_policy, iteration, total, decay_start, step)
+        for group in self.opt_G.param_groups:
+            group["lr"] = o.lr_g * factor
+        for group in self.opt_D.param_groups:
+            group["lr"] = o.lr_d * factor
+        return o.lr_g * factor
+
+    # One step -----------------------------------------------------------------
+    def _autocast(self) -> Any:
+        if self.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _backward(self, loss: Tensor, opt: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+
+    def train_step(self, real_A: Tensor, real_B: Tensor) -> dict[str, float]:
+        """One optimisation step of G then D; returns every loss as a float."""
+        o = self.config.optim
+        lam, lam_idt = o.lambda_cycle, o.lambda_cycle * o.lambda_identity
+        real_A = real_A.to(self.device, non_blocking=True)
+        real_B = real_B.to(self.device, non_blocking=True)
+        discriminators = [self.D_A, self.D_B]
+
+        # Generators: the discriminators are frozen so their weights get no gradient.
+        _set_requires_grad(discriminators, False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake_B = self.G_A(real_A)
+            rec_A = self.G_B(fake_B)
+            fake_A = self.G_B(real_B)
+            rec_B = self.G_A(fake_A)
+            if lam_idt > 0:
+                idt_A = self.l1(self.G_A(real_B), real_B) * lam_idt
+                idt_B = self.l1(self.G_B(real_A), real_A) * lam_idt
+            else:
+                idt_A = idt_B = torch.zeros((), device=self.device)
+            g_A = self.gan.generator(self.D_A(fake_B).float())
+            g_B = self.gan.generator(self.D_B(fake_A).float())
+            cycle_A = self.l1(rec_A, real_A) * lam
+            cycle_B = self.l1(rec_B, real_B) * lam
+            loss_G = g_A + g_B + cycle_A + cycle_B + idt_A + idt_B
+        self._backward(loss_G, self.opt_G)
+
+        # Discriminators, on pooled fakes.
+        _set_requires_grad(discriminators, True)
+        self.opt_D.zero_grad(set_to_none=True)
+        pooled_B = self.pool_B.query(fake_B.detach().float())
+        pooled_A = self.pool_A.query(fake_A.detach().float())
+        with self._autocast():
+            d_A = self.gan.discriminator(self.D_A(real_B).float(), self.D_A(pooled_B).float())
+            d_B = self.gan.discriminator(self.D_B(real_A).float(), self.D_B(pooled_A).float())
+        if o.gan_loss == "wgangp":
+            d_A = d_A + o.gp_weight * gradient_penalty(self.D_A, real_B, pooled_B, self.pool_rng)
+            d_B = d_B + o.gp_weight * gradient_penalty(self.D_B, real_A, pooled_A, self.pool_rng)
+        self._backward(d_A + d_B, self.opt_D)
+        if self.scaler is not None:
+            self.scaler.update()
+
+        values = (d_A, g_A, cycle_A, idt_A, d_B, g_B, cycle_B, idt_B)
+        return dict(zip(LOSS_NAMES, torch.stack([v.detach().float() for v in values]).tolist(), strict=True))
+
+    @torch.no_grad()
+    def sample_grid(self, real_A: Tensor, real_B: Tensor) -> Tensor:
+        """Rows of [A, A→B, A→B→A, B, B→A, B→A→B], each (N, C, H, W) in [-1, 1]."""
+        was_training = self.G_A.training
+        self.G_A.eval()
+        self.G_B.eval()
+        try:
+            real_A, real_B = real_A.to(self.device), real_B.to(self.device)
+            fake_B = self.G_A(real_A)
+            fake_A = self.G_B(real_B)
+            n = min(len(real_A), len(real_B))
+            cols = [real_A[:n], fake_B[:n], self.G_B(fake_B)[:n],
+                    real_B[:n], fake_A[:n], self.G_A(fake_A)[:n]]
+            return torch.stack([c.float().cpu() for c in cols], 1)  # (N, 6, C, H, W)
+        finally:
+            self.G_A.train(was_training)
+            self.G_B.train(was_training)
+
+    # State ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (see core/checkpoint.py for the keys)."""
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "pool": self.pool_rng.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        total, decay_start, step = self.schedule()
+        return {
+            "nets": {k: {n: t.cpu() for n, t in v.state_dict().items()} for k, v in self.nets.items()},
+            "optimizers": {"G": _cpu(self.opt_G.state_dict()), "D": _cpu(self.opt_D.state_dict())},
+            "schedulers": {
+                "policy": self.config.optim.lr_policy, "total": total,
+                "decay_start": decay_start, "step": step,
+            },
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "pools": {"A": self.pool_A.state(), "B": self.pool_B.state()},
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved."""
+        for key, net in self.nets.items():
+            net.load_state_dict(state["nets"][key])
+        self.opt_G.load_state_dict(state["optimizers"]["G"])
+        self.opt_D.load_state_dict(state["optimizers"]["D"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.pool_A.load(state["pools"]["A"], self.device)
+        self.pool_B.load(state["pools"]["B"], self.device)
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.pool_rng.set_state(rng["pool"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def move_to(self, device: torch.device) -> None:
+        """Move networks, optimiser state and pools (pause frees the GPU this way)."""
+        for net in self.nets.values():
+            net.to(device)
+        for opt in (self.opt_G, self.opt_D):
+            for st in opt.state.values():
+                for k, v in st.items():
+                    if isinstance(v, Tensor) and k != "step":
+                        st[k] = v.to(device)
+        self.pool_A.load(self.pool_A.images, device)
+        self.pool_B.load(self.pool_B.images, device)
+        self.device = device
+
+
+def _cpu(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cpu(v) for v in obj]
+    return obj

@@ -1,0 +1,228 @@
+"""Unaligned two-domain data: each step takes the next A image and a random B image.
+
+Every random choice (the per-epoch order of A, the B draw, crop and flip) is a pure
+function of (seed, epoch, position), so a run resumed mid-epoch sees exactly the
+images and crops it would have seen, whichever DataLoader worker decodes them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from cyclestudio.core.config import DataConfig
+from cyclestudio.core.images import BadFile, load_rgb, scan
+from cyclestudio.errors import UserError
+
+
+@dataclass(frozen=True)
+class Domains:
+    """The readable images of both domains, and the files skipped with their reasons."""
+
+    a: list[Path]
+    b: list[Path]
+    skipped: list[BadFile]
+
+
+def _domain_files(paths: Sequence[str], flag: str) -> tuple[list[Path], list[BadFile]]:
+    if not paths:
+        raise UserError(f"no {flag} folder given", f"use {flag} DIR with that domain's images")
+    for p in paths:
+        if not Path(p).exists():
+            raise UserError(f"{flag} {p} does not exist", "check the folder name")
+    good, bad = scan([Path(p) for p in paths])
+    where = ", ".join(str(p) for p in paths)
+    if not good and not bad:
+        raise UserError(
+            f"{flag} {where} holds no images",
+            "put .png, .jpg, .webp, .tif or .bmp files there (subfolders count)",
+        )
+    if not good:
+        reasons = "; ".join(f"{b.path.name}: {b.reason}" for b in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise UserError(
+            f"{flag} {where}: none of its {len(bad)} image files can be read ({reasons}{more})",
+            "replace or re-export those files",
+        )
+    return good, bad
+
+
+def find_domains(config: DataConfig) -> Domains:
+    """Scan both domains' folders; raise UserError when a domain has nothing usable."""
+    a, bad_a = _domain_files(config.a, "--a")
+    b, bad_b = _domain_files(config.b, "--b")
+    return Domains(a, b, bad_a + bad_b)
+
+
+def _at_least(im: Image.Image, size: int) -> Image.Image:
+    w, h = im.size
+    if w >= size and h >= size:
+        return im
+    scale = size / min(w, h)
+    return im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+
+
+def _random_crop(im: Image.Image, size: int, rng: random.Random) -> Image.Image:
+    im = _at_least(im, size)
+    w, h = im.size
+    x = rng.randint(0, w - size)
+    y = rng.randint(0, h - size)
+    return im.crop((x, y, x + size, y + size))
+
+
+def _center_crop(im: Image.Image, size: int) -> Image.Image:
+    im = _at_least(im, size)
+    w, h = im.size
+    x, y = (w - size) // 2, (h - size) // 2
+    return im.crop((x, y, x + size, y + size))
+
+
+def _scale_width(im: Image.Image, width: int, at_least: int) -> Image.Image:
+    w, h = im.size
+    height = max(at_least, round(h * width / w))
+    return im.resize((width, height), Image.BICUBIC)
+
+
+def _round_to(im: Image.Image, multiple: int) -> Image.Image:
+    w, h = im.size
+    nw, nh = max(multiple, round(w / multiple) * multiple), max(multiple, round(h / multiple) * multiple)
+    return im if (nw, nh) == (w, h) else im.resize((nw, nh), Image.BICUBIC)
+
+
+def prepare(
+    im: Image.Image, config: DataConfig, rng: random.Random | None, multiple: int = 4
+) -> Image.Image:
+    """The CycleGAN preprocessing; ``rng`` None means deterministic (centre crop, no flip)."""
+    p, size, load = config.preprocess, config.size, config.load_size
+    if p == "resize_and_crop":
+        im = im.resize((load, load), Image.BICUBIC)
+        im = _random_crop(im, size, rng) if rng else _center_crop(im, size)
+    elif p == "crop":
+        im = _random_crop(im, size, rng) if rng else _center_crop(im, size)
+    elif p == "scale_width":
+        im = _round_to(_scale_width(im, size, size), multiple)
+    elif p == "scale_width_and_crop":
+        im = _scale_width(im, load, size)
+        im = _random_crop(im, size, rng) if rng else _center_crop(im, size)
+    else:  # none
+        im = _round_to(im, multiple)
+    if config.flip and rng is not None and rng.random() < 0.5:
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    return im
+
+
+def to_tensor(im: Image.Image, channels: int = 3) -> torch.Tensor:
+    """A PIL image as a (C, H, W) float tensor in [-1, 1]."""
+    im = im.convert("L" if channels == 1 else "RGB")
+    arr = np.asarray(im, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy()).div_(127.5).sub_(1.0)
+
+
+def to_image(t: torch.Tensor) -> Image.Image:
+    """A (C, H, W) tensor in [-1, 1] as an 8-bit PIL image."""
+    arr = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+    arr = arr.transpose(1, 2, 0)
+    return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+
+
+class UnalignedDataset(Dataset):
+    """Decodes the pair a key names: (A index, B index, augmentation seed)."""
+
+    def __init__(self, a: Sequence[Path], b: Sequence[Path], config: DataConfig, multiple: int):
+        self.a, self.b, self.config, self.multiple = list(a), list(b), config, multiple
+
+    def __len__(self) -> int:
+        return max(len(self.a), len(self.b))
+
+    def _load(self, path: Path, rng: random.Random) -> torch.Tensor:
+        try:
+            im = load_rgb(path)
+        except Exception as exc:  # noqa: BLE001 - a file changed after the scan
+            raise UserError(f"{path} can no longer be read: {exc}", "remove it and resume") from exc
+        return to_tensor(prepare(im, self.config, rng, self.multiple), self.config.channels)
+
+    def __getitem__(self, key: tuple[int, int, str]) -> dict[str, torch.Tensor]:
+        ia, ib, seed = key
+        return {
+            "A": self._load(self.a[ia], random.Random(seed + "/A")),
+            "B": self._load(self.b[ib], random.Random(seed + "/B")),
+        }
+
+
+class EpochBatches:
+    """Batches of keys for one epoch, starting at a given batch position.
+
+    Set ``epoch`` and ``start`` before each pass; the DataLoader iterates this in the
+    main process, so workers need not know the position.
+    """
+
+    def __init__(self, n_a: int, n_b: int, batch_size: int, seed: int) -> None:
+        self.n_a, self.n_b, self.batch_size, self.seed = n_a, n_b, batch_size, seed
+        self.epoch = 0
+        self.start = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return max(1, max(self.n_a, self.n_b) // self.batch_size)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, str]]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n_a, generator=g).tolist()
+        length = self.batches_per_epoch * self.batch_size
+        for batch in range(self.start, self.batches_per_epoch):
+            keys = []
+            for pos in range(batch * self.batch_size, (batch + 1) * self.batch_size):
+                tag = f"{self.seed}/{self.epoch}/{pos}"
+                ia = order[pos % self.n_a] if pos < length else order[0]
+                ib = random.Random(tag + "/pick-B").randrange(self.n_b)
+                keys.append((ia, ib, tag))
+            yield keys
+
+
+def make_loader(
+    domains: Domains, config: DataConfig, batch_size: int, seed: int, multiple: int,
+    pin_memory: bool = False,
+) -> tuple[DataLoader, EpochBatches]:
+    """The training DataLoader (decoding in worker processes) and its epoch/position control."""
+    batches = EpochBatches(len(domains.a), len(domains.b), batch_size, seed)
+    dataset = UnalignedDataset(domains.a, domains.b, config, multiple)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=config.workers,
+        persistent_workers=config.workers > 0,
+        pin_memory=pin_memory,
+    )
+    return loader, batches
+
+
+def iterations_per_epoch(domains: Domains, batch_size: int) -> int:
+    """Steps in one epoch: the larger domain, once, in batches."""
+    return max(1, max(len(domains.a), len(domains.b)) // batch_size)
+
+
+def fixed_samples(paths: Sequence[Path], count: int, config: DataConfig, multiple: int) -> torch.Tensor:
+    """The first ``count`` images of a domain, preprocessed without randomness."""
+    chosen = [paths[round(i * (len(paths) - 1) / max(1, count - 1))] for i in range(min(count, len(paths)))]
+    tensors = [to_tensor(prepare(load_rgb(p), config, None, multiple), config.channels) for p in chosen]
+    h = min(t.shape[1] for t in tensors)
+    w = min(t.shape[2] for t in tensors)
+    return torch.stack([t[:, :h, :w] for t in tensors])
+
+
+def epochs_for(iterations: int, per_epoch: int) -> int:
+    """Whole epochs needed to cover ``iterations``."""
+    return max(1, math.ceil(iterations / per_epoch))
