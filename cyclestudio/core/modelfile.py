@@ -1,0 +1,274 @@
+"""Self-describing model files (``.csmodel``): both generators' weights plus what rebuilds them.
+
+A model file is a safetensors container. Its tensors are ``G_A.<param>`` (A→B) and
+``G_B.<param>`` (B→A); its header metadata holds one key, ``cyclestudio``, whose value
+is a JSON object: format name and version, generator plugin name and options, the
+training size, the domain names, the channels, the iteration and the cyclestudio
+version. Reading it never unpickles anything: safetensors holds raw tensors only.
+
+Anywhere a model is taken, a run folder (its latest checkpoint) or a checkpoint file
+works too; :func:`load_model` hides the difference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cyclestudio import __version__
+from cyclestudio.errors import UserError
+
+FORMAT = "cyclestudio.model"
+FORMAT_VERSION = 1
+EXTENSION = ".csmodel"
+DEFAULT_NAME = "model" + EXTENSION
+METADATA_KEY = "cyclestudio"
+NETS = ("G_A", "G_B")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself."""
+
+    generator: str
+    options: dict[str, Any] = field(default_factory=dict)
+    size: int = 256
+    a_name: str = "A"
+    b_name: str = "B"
+    channels: int = 3
+    iteration: int = 0
+    cyclestudio_version: str = __version__
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the file header (and for the app)."""
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: Path) -> ModelInfo:
+        """Read the header object, refusing foreign or newer files."""
+        if data.get("format") != FORMAT:
+            raise UserError(f"{source} is not a cyclestudio model file",
+                            "give a .csmodel file, a run folder or a checkpoint")
+        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+            raise UserError(
+                f"{source} was written by a newer cyclestudio "
+                f"({data.get('cyclestudio_version', '?')})",
+                "update cyclestudio to use this model",
+            )
+        try:
+            return cls(
+                generator=str(data["generator"]),
+                options=dict(data.get("options") or {}),
+                size=int(data.get("size", 256)),
+                a_name=str(data.get("a_name", "A")),
+                b_name=str(data.get("b_name", "B")),
+                channels=int(data.get("channels", 3)),
+                iteration=int(data.get("iteration", 0)),
+                cyclestudio_version=str(data.get("cyclestudio_version", "?")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{source} has a damaged header ({exc})",
+                            "export the model again from its run") from None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], iteration: int, version: str) -> ModelInfo:
+        """The info a checkpoint's config.json implies."""
+        data = config.get("data", {})
+        gen = config.get("generator", {})
+        return cls(
+            generator=str(gen.get("name", "")),
+            options=dict(gen.get("options") or {}),
+            size=int(data.get("size", 256)),
+            a_name=str(data.get("a_name", "A")),
+            b_name=str(data.get("b_name", "B")),
+            channels=int(data.get("channels", 3)),
+            iteration=int(iteration),
+            cyclestudio_version=version,
+        )
+
+
+@dataclass
+class Model:
+    """Both generators, built and loaded, with their description."""
+
+    info: ModelInfo
+    G_A: nn.Module  # A→B
+    G_B: nn.Module  # B→A
+    source: Path
+    multiple: int = 1
+
+    def generator(self, direction: str) -> nn.Module:
+        """G_A for ``a2b``, G_B for ``b2a``."""
+        if direction == "a2b":
+            return self.G_A
+        if direction == "b2a":
+            return self.G_B
+        raise UserError(f"unknown direction {direction!r}", "use a2b or b2a")
+
+    def domain_names(self, direction: str) -> tuple[str, str]:
+        """(source domain, target domain) names for a direction."""
+        a, b = self.info.a_name, self.info.b_name
+        return (a, b) if direction == "a2b" else (b, a)
+
+
+def _checkpoint_state(path: Path) -> dict[str, Any]:
+    from cyclestudio.core.checkpoint import latest_checkpoint, load_checkpoint
+
+    return load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
+
+
+def _info_from_checkpoint(state: dict[str, Any], source: Path) -> ModelInfo:
+    config = state.get("config")
+    if not isinstance(config, dict) or "generator" not in config:
+        raise UserError(f"{source} has no configuration in its checkpoint",
+                        "the checkpoint is damaged; use an earlier one")
+    return ModelInfo.from_config(config, int(state.get("iteration", 0)),
+                                 str(state.get("cyclestudio_version", __version__)))
+
+
+def _generator_weights(state: dict[str, Any], source: Path) -> dict[str, dict[str, torch.Tensor]]:
+    nets = state.get("nets") or {}
+    missing = [n for n in NETS if n not in nets]
+    if missing:
+        raise UserError(f"{source} holds no {missing[0]} weights", "the checkpoint is damaged")
+    return {n: nets[n] for n in NETS}
+
+
+def export_model(run_dir: Path, out: Path | None = None) -> Path:
+    """Write the run's latest generators as one self-describing model file; return its path.
+
+    ``run_dir`` may also be a checkpoint file. The default ``out`` is
+    ``run_dir/model.csmodel``. The file is written to a temp file and renamed.
+    """
+    from safetensors.torch import save
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise UserError(f"{run_dir} does not exist", "give a run folder")
+    state = _checkpoint_state(run_dir)
+    info = _info_from_checkpoint(state, run_dir)
+    tensors: dict[str, torch.Tensor] = {}
+    for net, weights in _generator_weights(state, run_dir).items():
+        for key, value in weights.items():
+            # safetensors refuses shared or strided storage: give it plain copies.
+            tensors[f"{net}.{key}"] = value.detach().to("cpu").contiguous().clone()
+    if out is None:
+        out = (run_dir if run_dir.is_dir() else run_dir.parent.parent) / DEFAULT_NAME
+    out = Path(out)
+    if out.is_dir():
+        out = out / DEFAULT_NAME
+    if not out.suffix:
+        out = out.with_suffix(EXTENSION)
+    payload = save(tensors, metadata={METADATA_KEY: json.dumps(info.to_json())})
+    write_bytes_atomic(out, payload)
+    return out
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a hidden temp file beside ``path``, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_info(path: Path) -> ModelInfo:
+    """The description of a model file, run folder or checkpoint, without building anything."""
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".pt":
+        return _info_from_checkpoint(_checkpoint_state(path), path)
+    info, _ = _read_model_file(path, load_tensors=False)
+    return info
+
+
+def _read_model_file(
+    path: Path, load_tensors: bool = True
+) -> tuple[ModelInfo, dict[str, dict[str, torch.Tensor]]]:
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "give a .csmodel file or a run folder")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = (f.metadata() or {}).get(METADATA_KEY)
+            if header is None:
+                raise UserError(f"{path} is not a cyclestudio model file",
+                                "it has no cyclestudio description in its header")
+            info = ModelInfo.from_json(json.loads(header), path)
+            weights: dict[str, dict[str, torch.Tensor]] = {n: {} for n in NETS}
+            if load_tensors:
+                for key in f.keys():
+                    net, _, param = key.partition(".")
+                    if net in weights:
+                        weights[net][param] = f.get_tensor(key)
+    except UserError:
+        raise
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(
+            f"{path} is not a readable model file ({type(exc).__name__}: {exc})",
+            "the file is damaged or is not a .csmodel; export it again",
+        ) from None
+    return info, weights
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
+    """Rebuild both generators from a model file, a run folder or a checkpoint."""
+    from cyclestudio.core.networks import build_generator
+    from cyclestudio.plugins import registry
+
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".pt":
+        state = _checkpoint_state(path)
+        info = _info_from_checkpoint(state, path)
+        weights = _generator_weights(state, path)
+    else:
+        info, weights = _read_model_file(path)
+    reg = registry()
+    if info.generator not in reg.generators:
+        installed = ", ".join(sorted(reg.generators)) or "none"
+        raise UserError(
+            f"{path.name} needs the generator plugin '{info.generator}', which is not installed",
+            f"install the plugin that provides '{info.generator}' "
+            f"(installed generators: {installed}; see `cyclestudio plugins list`)",
+        )
+    arch = reg.generator(info.generator)
+    options = arch.resolve_options(info.options)
+    nets: dict[str, nn.Module] = {}
+    for name in NETS:
+        net = build_generator(info.generator, options, info.channels, info.channels, reg)
+        try:
+            net.load_state_dict(weights[name], strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise UserError(
+                f"the {name} weights in {path.name} do not fit the '{info.generator}' "
+                f"generator as installed now ({first})",
+                "the plugin changed since the model was trained; use the plugin version "
+                "it was trained with",
+            ) from None
+        nets[name] = net.to(device).eval().requires_grad_(False)
+    return Model(info, nets["G_A"], nets["G_B"], path, arch.multiple(options))
+
+
+def load_translator(model_or_run: Path, device: torch.device | str = "cpu", **kwargs: Any) -> Any:
+    """A ready :class:`~cyclestudio.core.translate.Translator` for translate, eval and the app."""
+    from cyclestudio.core.networks import pick_device
+    from cyclestudio.core.translate import Translator
+
+    if isinstance(device, str):
+        device = pick_device(device)
+    return Translator(load_model(Path(model_or_run), device), device, **kwargs)
