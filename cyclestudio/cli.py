@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "train": "cyclestudio.jobs.train",
     "plugins": "cyclestudio.jobs.plugins_cmd",
     "devices": "cyclestudio.jobs.devices",
+    "translate": "cyclestudio.jobs.translate",
+    "export": "cyclestudio.jobs.export",
 }
 
 

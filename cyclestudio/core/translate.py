@@ -295,7 +295,9 @@ class Translator:
             y = net(x)[:, :, top:top + h, left:left + w].float()
             return y.add_(1).mul_(0.5).clamp_(0, 1)
 
-    def translate_batch(self, images: Sequence[np.ndarray], direction: str = "a2b") -> list[np.ndarray]:
+    def translate_batch(
+        self, images: Sequence[np.ndarray], direction: str = "a2b"
+    ) -> list[np.ndarray]:
         """Equal-sized images, each run whole, as (H, W, C) float32 arrays in [0, 1]."""
         if not images:
             return []

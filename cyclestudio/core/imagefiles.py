@@ -1,0 +1,230 @@
+"""Reading and writing the files a translation works on.
+
+Reading applies EXIF orientation, splits off alpha (carried through untouched),
+brings any mode (greyscale, palette, CMYK, 16-bit) to what the model takes, and keeps
+the ICC profile and EXIF block. Writing picks the format, puts the alpha back, keeps
+ICC and EXIF where the format allows, and renames a finished temp file into place.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cyclestudio.core.images import MAX_PIXELS, why_unreadable
+
+FORMATS = ("same", "png", "jpg", "webp", "tiff")
+# PIL format name and file extension for each --format choice.
+_WRITERS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp"),
+            "tiff": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp")}
+_BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp",
+                 ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+class BadImage(Exception):
+    """An input that cannot be translated, with a reason a person understands."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Picture:
+    """A decoded input: pixels for the model, and what goes back into the output."""
+
+    pixels: np.ndarray  # (H, W, C) uint8 or uint16; C is the model's channel count
+    alpha: np.ndarray | None  # (H, W), same dtype as pixels, or None
+    bits: int  # 8 or 16
+    format: str  # the PIL format it was read as ("PNG", "JPEG", …)
+    icc: bytes | None  # kept only when its colour space matches the output's
+    exif: bytes | None  # orientation reset to upright
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def _icc_space(icc: bytes) -> str | None:
+    """The ICC profile's colour space ('RGB', 'GRAY', 'CMYK', …), or None if unreadable."""
+    # Header byte 16..20 is the data colour space signature.
+    if len(icc) < 20:
+        return None
+    return icc[16:20].decode("ascii", "replace").strip().upper()
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Through the embedded profile to sRGB where there is one, else PIL's plain formula."""
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"),
+                                             outputMode="RGB")
+        except Exception:  # noqa: BLE001 - a broken profile falls back to the formula
+            pass
+    return im.convert("RGB")
+
+
+def read_picture(path: Path, channels: int = 3) -> Picture:
+    """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be."""
+    try:
+        if path.stat().st_size == 0:
+            raise BadImage("empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                if width * height > MAX_PIXELS:
+                    raise BadImage(f"too large ({width}×{height}, over "
+                                   f"{MAX_PIXELS // 1_000_000} megapixels)")
+                fmt = opened.format or ""
+                opened.load()
+                im = ImageOps.exif_transpose(opened) or opened
+                icc = opened.info.get("icc_profile") or None
+                exif = _upright_exif(im)
+                if im is opened:
+                    im = opened.copy()
+    except BadImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage(f"too large (over {MAX_PIXELS // 1_000_000} megapixels)") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+        reason = why_unreadable(path) or f"cannot decode: {type(exc).__name__}: {exc}"
+        raise BadImage(reason) from None
+    return _to_picture(im, fmt, icc, exif, channels)
+
+
+def _upright_exif(im: Image.Image) -> bytes | None:
+    try:
+        exif = im.getexif()
+        if not exif:
+            return None
+        exif[0x0112] = 1  # the pixels are upright now
+        return exif.tobytes()
+    except Exception:  # noqa: BLE001 - unparsable EXIF is dropped, not fatal
+        return None
+
+
+def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None,
+                channels: int) -> Picture:
+    alpha: np.ndarray | None = None
+    bits = 8
+    mode = im.mode
+    space = _icc_space(icc) if icc else None
+    if mode in _SIXTEEN_BIT or mode == "F":
+        arr = np.asarray(im)
+        if mode == "F":
+            arr = np.clip(arr, 0, 1) * 65535
+        grey = np.clip(arr, 0, 65535).astype(np.uint16)
+        bits = 16
+        pixels = grey[:, :, None]
+        if channels == 3:
+            pixels = np.repeat(pixels, 3, axis=2)
+            icc = None  # a grey profile does not describe RGB output
+        return Picture(pixels, None, bits, fmt, icc if space == "GRAY" else None, exif)
+    if mode in _ALPHA or (mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA") if mode not in ("LA", "La") else im.convert("LA")
+        alpha = np.asarray(im.getchannel("A")).copy()
+        im = im.convert("RGB" if im.mode == "RGBA" else "L")
+    if im.mode == "CMYK":
+        im = _cmyk_to_rgb(im, icc)
+        icc = None
+    if channels == 3:
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        if space not in ("RGB", None):
+            icc = None
+    else:
+        if im.mode != "L":
+            im = im.convert("L")
+        if space not in ("GRAY", None):
+            icc = None
+    pixels = np.array(im)  # a writable copy: torch refuses read-only buffers
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return Picture(np.ascontiguousarray(pixels), alpha, bits, fmt, icc, exif)
+
+
+def output_format(choice: str, source: Path) -> tuple[str, str]:
+    """(PIL format, extension) for ``--format``; ``same`` keeps the input's where it can."""
+    if choice == "same":
+        key = _BY_EXTENSION.get(source.suffix.lower())
+        if key is None:  # gif, ppm, tga…: no faithful way back; PNG loses nothing
+            return _WRITERS["png"]
+        return _WRITERS[key][0], source.suffix
+    if choice not in _WRITERS:
+        raise ValueError(f"unknown format {choice!r}")
+    return _WRITERS[choice]
+
+
+def make_image(
+    result: np.ndarray, picture: Picture, pil_format: str
+) -> tuple[Image.Image, list[str]]:
+    """The output image (alpha put back, bit depth kept where possible) and any notes."""
+    notes: list[str] = []
+    channels = result.shape[2]
+    sixteen = picture.bits == 16 and channels == 1 and pil_format in ("PNG", "TIFF")
+    if sixteen:
+        out = Image.fromarray(np.rint(result[:, :, 0] * 65535).astype(np.uint16), "I;16")
+    else:
+        arr = np.rint(result * 255).astype(np.uint8)
+        out = Image.fromarray(arr[:, :, 0], "L") if channels == 1 else Image.fromarray(arr, "RGB")
+        if picture.bits == 16:
+            notes.append("written as 8-bit (16-bit output needs a greyscale model and PNG/TIFF)")
+    if picture.alpha is not None:
+        if pil_format == "JPEG" or sixteen:
+            notes.append(f"alpha dropped ({'JPEG' if pil_format == 'JPEG' else '16-bit'} "
+                         "output has none)")
+        else:
+            alpha = picture.alpha
+            if alpha.dtype != np.uint8:
+                alpha = (alpha // 257).astype(np.uint8)
+            out.putalpha(Image.fromarray(alpha, "L"))
+    return out, notes
+
+
+def save_kwargs(pil_format: str, quality: int, picture: Picture) -> dict[str, object]:
+    """Encoder options: quality, and ICC/EXIF where the format keeps them."""
+    kwargs: dict[str, object] = {}
+    if pil_format == "JPEG":
+        kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
+    elif pil_format == "WEBP":
+        kwargs.update(quality=quality, lossless=quality >= 100, method=4)
+    elif pil_format == "PNG":
+        kwargs.update(compress_level=6)
+    elif pil_format == "TIFF":
+        kwargs.update(compression="tiff_adobe_deflate")
+    if pil_format in ("JPEG", "WEBP", "PNG", "TIFF"):
+        if picture.icc:
+            kwargs["icc_profile"] = picture.icc
+        if picture.exif:
+            kwargs["exif"] = picture.exif
+    return kwargs
+
+
+def write_image_atomic(image: Image.Image, path: Path, pil_format: str,
+                       **kwargs: object) -> None:
+    """Encode to a hidden temp file beside ``path``, fsync, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format=pil_format, **kwargs)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
