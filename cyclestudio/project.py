@@ -24,6 +24,8 @@ class Domain:
 
     name: str
     paths: list[str] = field(default_factory=list)
+    # Images left out of folders in ``paths`` (removed in the app, not deleted on disk).
+    exclude: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -53,13 +55,24 @@ class Project:
         except ValueError:
             return str(path)
 
+    def domain(self, key: str) -> Domain:
+        """Domain "A" or "B"."""
+        return self.a if key == "A" else self.b
+
+    def add_run(self, run: Path) -> None:
+        """Remember a run folder (most recent last); saving is the caller's."""
+        rel = self.relative(run)
+        if rel in self.runs:
+            self.runs.remove(rel)
+        self.runs.append(rel)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "project_version": PROJECT_VERSION,
             "name": self.name,
             "domains": {
-                "A": {"name": self.a.name, "paths": list(self.a.paths)},
-                "B": {"name": self.b.name, "paths": list(self.b.paths)},
+                key: {"name": d.name, "paths": list(d.paths), "exclude": list(d.exclude)}
+                for key, d in (("A", self.a), ("B", self.b))
             },
             "runs": list(self.runs),
         }
@@ -88,7 +101,9 @@ class Project:
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise UserError(f"{folder} is not a cyclestudio project", f"no {PROJECT_FILE} there") from None
+            raise UserError(
+                f"{folder} is not a cyclestudio project", f"no {PROJECT_FILE} there"
+            ) from None
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read {file}: {exc}", "the file is damaged") from None
         version = data.get("project_version", 0)
@@ -101,7 +116,11 @@ class Project:
 
         def domain(key: str) -> Domain:
             d = domains.get(key, {})
-            return Domain(str(d.get("name", key)), [str(p) for p in d.get("paths", [])])
+            return Domain(
+                str(d.get("name", key)),
+                [str(p) for p in d.get("paths", [])],
+                [str(p) for p in d.get("exclude", [])],
+            )
 
         return cls(
             folder, str(data.get("name", folder.name)), domain("A"), domain("B"),

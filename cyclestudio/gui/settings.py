@@ -1,0 +1,78 @@
+"""App settings and folders: a JSON file in the appdirs config dir.
+
+``CYCLESTUDIO_CONFIG_DIR``, ``CYCLESTUDIO_DATA_DIR`` and ``CYCLESTUDIO_CACHE_DIR``
+override the appdirs folders (the tests point them at temporary folders).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import appdirs
+
+from cyclestudio.project import write_json_atomic
+
+APP = "cyclestudio"
+THEMES = ("system", "light", "dark")
+MAX_RECENT = 8
+
+
+def config_dir() -> Path:
+    """Where settings.json lives."""
+    return Path(os.environ.get("CYCLESTUDIO_CONFIG_DIR") or appdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    """The user data dir (the demo project and the user plugin folder live here)."""
+    return Path(os.environ.get("CYCLESTUDIO_DATA_DIR") or appdirs.user_data_dir(APP))
+
+
+def cache_dir() -> Path:
+    """Thumbnails and the plugin list are cached here."""
+    return Path(os.environ.get("CYCLESTUDIO_CACHE_DIR") or appdirs.user_cache_dir(APP))
+
+
+@dataclass
+class Settings:
+    """What the app remembers between sessions."""
+
+    last_project: str = ""
+    recent_projects: list[str] = field(default_factory=list)
+    default_device: str = "auto"
+    output_folder: str = ""  # empty: runs go into the project's runs/ folder
+    theme: str = "system"
+    demo_offered: bool = False
+
+    @classmethod
+    def file(cls) -> Path:
+        return config_dir() / "settings.json"
+
+    @classmethod
+    def load(cls) -> Settings:
+        """The saved settings; defaults for anything missing or unreadable."""
+        try:
+            data = json.loads(cls.file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        settings = cls(**values)
+        if settings.theme not in THEMES:
+            settings.theme = "system"
+        settings.recent_projects = [str(p) for p in settings.recent_projects][:MAX_RECENT]
+        return settings
+
+    def save(self) -> None:
+        """Write settings.json atomically."""
+        write_json_atomic(self.file(), {"settings_version": 1, **asdict(self)})
+
+    def remember_project(self, folder: Path) -> None:
+        """Make ``folder`` the last project and put it first in the recent list."""
+        path = str(Path(folder).absolute())
+        self.last_project = path
+        self.recent_projects = [path] + [p for p in self.recent_projects if p != path]
+        del self.recent_projects[MAX_RECENT:]
