@@ -1,0 +1,18 @@
+"""Test setup shared by every test: no display needed, no real user folders touched."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Qt tests run without a display; set before any Qt import.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _private_user_folders(tmp_path_factory, monkeypatch):
+    """Settings, caches and the user data dir live in a fresh temporary folder per test."""
+    root = tmp_path_factory.mktemp("user")
+    for name in ("CONFIG", "DATA", "CACHE"):
+        monkeypatch.setenv(f"CYCLESTUDIO_{name}_DIR", str(root / name.lower()))

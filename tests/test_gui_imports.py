@@ -1,0 +1,47 @@
+"""The window must open fast and survive a crashing trainer: the GUI never imports torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+GUI_MODULES = [
+    "cyclestudio.gui.app", "cyclestudio.gui.main_window", "cyclestudio.gui.datasets_page",
+    "cyclestudio.gui.training_page", "cyclestudio.gui.settings_page",
+    "cyclestudio.gui.loss_plot", "cyclestudio.gui.jobs", "cyclestudio.gui.registry",
+    "cyclestudio.gui.thumbnails", "cyclestudio.gui.option_form", "cyclestudio.gui.samples",
+]
+
+
+def test_importing_the_gui_does_not_import_torch():
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in GUI_MODULES)
+        + "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')"
+        " or m.startswith('cyclestudio_plugins') or m == 'cyclestudio.plugins')\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_building_the_main_window_does_not_import_torch(tmp_path):
+    # A whole window with a project, pages built, plugin queries started as workers.
+    code = (
+        "import sys, os\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from cyclestudio.gui.main_window import MainWindow\n"
+        "from cyclestudio.project import Project\n"
+        f"w = MainWindow(); w.show(); w.set_project(Project.create({str(tmp_path / 'p')!r}))\n"
+        "for name in ('Datasets', 'Training', 'Settings'):\n"
+        "    w.show_page(name); app.processEvents()\n"
+        "print('torch' in sys.modules)\n"
+        "w.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[:1] == ["False"], out.stdout + out.stderr
