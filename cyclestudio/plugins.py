@@ -293,8 +293,11 @@ def _candidates(
         if folder.is_dir():
             files += sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
     files += [Path(p) for p in extra_files]
-    for path in files:
-        yield str(path), (lambda p=path: _load_file(p))
+    seen: set[Path] = set()
+    for path in (p.resolve() for p in files):
+        if path not in seen:  # a file named explicitly may also sit in a plugin folder
+            seen.add(path)
+            yield str(path), (lambda p=path: _load_file(p))
 
 
 def _check(spec: Any, kind: str, source: str) -> Architecture:

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 SCHEMA = 1
@@ -31,21 +32,34 @@ def _fmt_time(seconds: float | None) -> str:
 class Events:
     """Emit events: one JSON object per stdout line, or a human progress display."""
 
-    def __init__(self, json_lines: bool, out: TextIO | None = None) -> None:
+    def __init__(
+        self, json_lines: bool, out: TextIO | None = None,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
         self.json_lines = json_lines
         self.out = out or sys.stdout
+        self.closed = False
+        self._on_closed = on_closed
         self._lock = threading.Lock()
         self._bar_open = False
 
     def emit(self, event: str, **fields: Any) -> None:
-        """Send one event."""
+        """Send one event. If the reader has gone away, note it and ask the job to stop."""
         with self._lock:
-            if self.json_lines:
-                line = json.dumps({"event": event, "schema": SCHEMA, **fields}, default=str)
-                self.out.write(line + "\n")
-                self.out.flush()
-            else:
-                self._human(event, fields)
+            if self.closed:
+                return
+            try:
+                if self.json_lines:
+                    line = json.dumps({"event": event, "schema": SCHEMA, **fields}, default=str)
+                    self.out.write(line + "\n")
+                    self.out.flush()
+                else:
+                    self._human(event, fields)
+            except (BrokenPipeError, ValueError, OSError):
+                # The app that read our stdout is gone: stop cleanly (checkpoint first).
+                self.closed = True
+                if self._on_closed is not None:
+                    self._on_closed()
 
     def _human(self, event: str, f: dict[str, Any]) -> None:
         tty = getattr(sys.stderr, "isatty", lambda: False)()
@@ -97,12 +111,12 @@ class Control:
             threading.Thread(target=self._read, name="control-stdin", daemon=True).start()
 
     def _read(self) -> None:
+        # End of input is not a command: a headless run may have stdin at /dev/null.
+        # An app that goes away is noticed when writing events fails (see Events).
         for line in sys.stdin:
             command = line.strip().lower()
             if command:
                 self._queue.put(command)
-        # stdin closed: the app that started us is gone; finish cleanly.
-        self._queue.put("stop")
 
     def install_signal_handlers(self) -> None:
         """First Ctrl-C/SIGTERM asks for a clean stop; a second one aborts at once."""

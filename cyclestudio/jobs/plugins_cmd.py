@@ -132,7 +132,7 @@ def _check(target: str, size: int) -> int:
         raise UserError(f"{path} does not exist", "give a plugin .py file or an architecture name")
     reg = load_registry([path] if is_file else [])
     if is_file:
-        resolved = str(path)
+        resolved = str(path.resolve())
         mine = [a for a in (*reg.generators.values(), *reg.discriminators.values())
                 if a.source == resolved]
         errors = [e for e in reg.errors if e.source == resolved]

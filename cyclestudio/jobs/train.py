@@ -145,8 +145,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from cyclestudio.jobs.events import Control, Events
 
-    events = Events(args.events)
     control = Control(read_stdin=args.events)
+    events = Events(args.events, on_closed=lambda: control.put("stop"))
     control.install_signal_handlers()
     try:
         return Training.from_args(args, events, control).run()
@@ -439,13 +439,9 @@ class _Loop:
         if self.last_sample != self.iteration:
             self.sample(sample_a, sample_b)
         rel = self.checkpoint()
-        model_rel = None
-        try:
-            from cyclestudio.core.modelfile import export_model
-        except ImportError:
-            export_model = None  # type: ignore[assignment]
-        if export_model is not None:
-            model_rel = export_model(self.run_dir).relative_to(self.run_dir).as_posix()
+        from cyclestudio.core.modelfile import export_model
+
+        model_rel = export_model(self.run_dir).relative_to(self.run_dir).as_posix()
         self.events.emit("finished", iteration=self.iteration, checkpoint=rel, model=model_rel)
         return 0
 

@@ -1,0 +1,54 @@
+"""Shared test helpers: tiny generated image domains and a way to run the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TINY = [
+    "--generator", "resnet_6blocks", "--generator-option", "width=4",
+    "--discriminator-option", "width=4", "--size", "32", "--load-size", "36",
+    "--workers", "0", "--device", "cpu",
+]
+
+
+def make_domain(folder: Path, count: int, kind: str, size: int = 40, seed: int = 0) -> Path:
+    """Smooth images with a bright disc: 'warm' (red-ish) or 'cool' (the same, blue-ish)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.3)
+        disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(float)
+        base = 0.3 + 0.4 * (xx * rng.uniform(0.5, 1) + yy * rng.uniform(0, 0.5))
+        rgb = np.stack([base + 0.5 * disc, base * 0.6, base * 0.3 + 0.2 * disc], -1)
+        if kind == "cool":
+            rgb = rgb[:, :, ::-1]
+        Image.fromarray((rgb.clip(0, 1) * 255).astype("uint8")).save(folder / f"{kind}_{i:03d}.png")
+    return folder
+
+
+def cli(*args: str, cwd: Path | None = None, input: str | None = None,
+        timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run `python -m cyclestudio ARGS` in a fresh process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "cyclestudio", *args], cwd=cwd, input=input,
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+
+
+def events(stdout: str) -> list[dict]:
+    """Parse a job's JSON-lines stdout."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def metrics(run: Path) -> list[dict]:
+    """The run's metrics.jsonl lines."""
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -1,0 +1,257 @@
+"""Training as a user runs it: real (tiny) runs, exact resume, stop, pause, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from helpers import TINY, cli, events, make_domain, metrics
+from PIL import Image
+
+from cyclestudio.core.checkpoint import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    a = make_domain(root / "summer", 8, "warm", seed=1)
+    b = make_domain(root / "winter", 8, "cool", seed=2)
+    return a, b
+
+
+def train(a, b, out, *extra):
+    return cli("train", "--a", str(a), "--b", str(b), "--out", str(out), *TINY, *extra)
+
+
+def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_path):
+    a, b = domains
+    run = tmp_path / "run"
+    done = train(a, b, run, "--iterations", "40", "--log-every", "1", "--sample-every", "20",
+                 "--events")
+    assert done.returncode == 0, done.stderr
+    evs = events(done.stdout)
+    names = [e["event"] for e in evs]
+    assert names[0] == "started" and names[-1] == "finished"
+    assert {"progress", "sample", "checkpoint"} <= set(names)
+    started = evs[0]
+    assert started["images"] == {"A": 8, "B": 8} and started["device"] == "cpu"
+    assert started["total_iterations"] == 40 and started["schema"] == 1
+
+    lines = metrics(run)
+    assert [m["iteration"] for m in lines] == list(range(1, 41))
+    for m in lines:
+        assert set(m["losses"]) == {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B",
+                                    "idt_B"}
+        assert all(v == v and abs(v) < 1e3 for v in m["losses"].values())  # finite
+    cycle = [m["losses"]["cycle_A"] + m["losses"]["cycle_B"] for m in lines]
+    assert sum(cycle[-8:]) < 0.8 * sum(cycle[:8])
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["config_version"] == 1
+    assert config["generator"] == {"name": "resnet_6blocks", "options": {
+        "width": 4, "blocks": 6, "norm": "instance", "dropout": False,
+        "upsample": "transposed", "padding": "reflect"}}
+    assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
+    grid = Image.open(run / "samples" / "00000040.png")
+    assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert state["iteration"] == 40
+    assert set(state["nets"]) == {"G_A", "G_B", "D_A", "D_B"}
+    assert set(state["optimizers"]) == {"G", "D"}
+    assert 0 < len(state["pools"]["A"]) <= 50
+
+
+def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(domains, tmp_path):
+    a, b = domains
+    schedule = ["--epochs", "3", "--log-every", "1", "--sample-every", "1000"]
+    straight = train(a, b, tmp_path / "straight", *schedule)
+    assert straight.returncode == 0, straight.stderr
+    # Stop mid-epoch (8 iterations per epoch), then resume to the end.
+    first = train(a, b, tmp_path / "split", *schedule, "--iterations", "11")
+    assert first.returncode == 0, first.stderr
+    resumed = cli("train", "--resume", str(tmp_path / "split"), "--iterations", "24", "--events")
+    assert resumed.returncode == 0, resumed.stderr
+    started = events(resumed.stdout)[0]
+    assert started["iteration"] == 11 and started["resumed"] is True
+
+    one, two = metrics(tmp_path / "straight"), metrics(tmp_path / "split")
+    assert [m["iteration"] for m in two] == list(range(1, 25))
+    for x, y in zip(one, two, strict=True):
+        assert x["lr"] == pytest.approx(y["lr"], rel=1e-9)
+        for k in x["losses"]:
+            assert y["losses"][k] == pytest.approx(x["losses"][k], rel=1e-5, abs=1e-6), (
+                f"iteration {x['iteration']} {k}")
+    # The learning rate decays linearly over the last half of the schedule.
+    assert two[0]["lr"] == pytest.approx(2e-4) and two[-1]["lr"] == pytest.approx(2e-4 / 8)
+
+
+def _start(args, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "cyclestudio", *args], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kw,
+    )
+
+
+def _read_until(proc, name, timeout=120):
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        event = json.loads(line)
+        seen.append(event)
+        if event["event"] == name:
+            return event, seen
+    raise AssertionError(f"no {name} event; saw {[e['event'] for e in seen]}: {proc.stderr.read()}")
+
+
+def test_pause_resume_and_stop_from_the_control_channel(domains, tmp_path):
+    a, b = domains
+    run = tmp_path / "run"
+    proc = _start(["train", "--a", str(a), "--b", str(b), "--out", str(run), *TINY,
+                   "--iterations", "100000", "--log-every", "1", "--events"])
+    try:
+        _read_until(proc, "progress")
+        proc.stdin.write("pause\n")
+        proc.stdin.flush()
+        paused, _ = _read_until(proc, "paused")
+        time.sleep(0.5)
+        proc.stdin.write("resume\n")
+        proc.stdin.flush()
+        resumed, seen = _read_until(proc, "resumed")
+        assert resumed["iteration"] == paused["iteration"]
+        assert not [e for e in seen if e["event"] == "progress"]  # nothing ran while paused
+        proc.stdin.write("sample\nstop\n")
+        proc.stdin.flush()
+        stopped, seen = _read_until(proc, "stopped")
+        assert any(e["event"] == "sample" for e in seen)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    state = load_checkpoint(run / stopped["checkpoint"])
+    assert state["iteration"] == stopped["iteration"] > paused["iteration"]
+    again = cli("train", "--resume", str(run), "--iterations", str(stopped["iteration"] + 2),
+                "--events")
+    assert again.returncode == 0, again.stderr
+    evs = events(again.stdout)
+    assert evs[0]["iteration"] == stopped["iteration"]
+    assert evs[-1]["event"] == "finished" and evs[-1]["iteration"] == stopped["iteration"] + 2
+
+
+def test_ctrl_c_in_a_terminal_saves_a_checkpoint_to_resume_from(domains, tmp_path):
+    a, b = domains
+    run = tmp_path / "run"
+    proc = _start(["train", "--a", str(a), "--b", str(b), "--out", str(run), *TINY,
+                   "--iterations", "100000", "--log-every", "1"])
+    try:
+        deadline = time.time() + 120
+        while not (run / "metrics.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert "Traceback" not in err
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert state["iteration"] >= 1
+    assert metrics(run)[-1]["iteration"] == state["iteration"]
+
+
+def test_a_process_killed_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
+    path = tmp_path / "checkpoints" / "latest.pt"
+    script = textwrap.dedent(f'''
+        import sys, time, torch
+        from pathlib import Path
+        from cyclestudio.core import checkpoint
+        path = Path({str(path)!r})
+        checkpoint.save_checkpoint({{"iteration": 1, "nets": {{"w": torch.ones(3)}}}}, path)
+        real_save = torch.save
+        def slow_save(obj, f):
+            f.write(b"PK\\x03\\x04 half a checkpoint")
+            f.flush()
+            print("writing", flush=True)
+            time.sleep(60)
+        torch.save = slow_save
+        checkpoint.save_checkpoint({{"iteration": 2, "nets": {{"w": torch.zeros(3)}}}}, path)
+    ''')
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.wait()
+    state = load_checkpoint(path)
+    assert state["iteration"] == 1 and state["nets"]["w"].tolist() == [1, 1, 1]
+
+
+def test_unreadable_files_are_named_and_skipped(domains, tmp_path):
+    a, b = domains
+    mixed = tmp_path / "mixed"
+    make_domain(mixed, 4, "warm")
+    (mixed / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (mixed / "empty.jpg").write_bytes(b"")
+    (mixed / "Thumbs.db").write_bytes(b"junk")
+    done = train(mixed, b, tmp_path / "run", "--iterations", "2", "--events")
+    assert done.returncode == 0, done.stderr
+    evs = events(done.stdout)
+    skipped = {e["path"].rsplit("/", 1)[-1]: e["reason"] for e in evs[1]["skipped"]} if False else {
+        s["path"].rsplit("/", 1)[-1]: s["reason"]
+        for s in next(e for e in evs if e["event"] == "started")["skipped"]}
+    assert set(skipped) == {"broken.png", "empty.jpg"}
+    assert skipped["empty.jpg"] == "empty file"
+    warnings = [e["message"] for e in evs if e["event"] == "warning"]
+    assert any("broken.png" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    "case,expected",
+    [
+        ("missing", "--a {root}/nope does not exist"),
+        ("empty", "--a {root}/empty holds no images"),
+        ("unreadable", "none of its 2 image files can be read (bad.png: "),
+        ("plugin", "no generator plugin named 'resnet_99blocks' is installed"),
+        ("option", "resnet_6blocks has no option 'depth'"),
+        ("range", "option 'width' of resnet_6blocks is out of range: 0"),
+        ("unet", "generator unet_256 needs image sides that are multiples of 256; --size 64"),
+        ("notrun", "{root}/empty is not a cyclestudio run folder"),
+        ("exists", "already holds a run"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(domains, tmp_path, case, expected):
+    a, b = domains
+    root = tmp_path
+    (root / "empty").mkdir()
+    (root / "unreadable").mkdir()
+    (root / "unreadable" / "bad.png").write_bytes(b"nope")
+    (root / "unreadable" / "worse.jpg").write_bytes(b"\xff\xd8\xff")
+    out = str(root / "run")
+    base = ["train", "--b", str(b), "--out", out, "--size", "32", "--iterations", "1",
+            "--workers", "0", "--device", "cpu"]
+    args = {
+        "missing": [*base, "--a", str(root / "nope")],
+        "empty": [*base, "--a", str(root / "empty")],
+        "unreadable": [*base, "--a", str(root / "unreadable")],
+        "plugin": [*base, "--a", str(a), "--generator", "resnet_99blocks"],
+        "option": [*base, "--a", str(a), "--generator", "resnet_6blocks",
+                   "--generator-option", "depth=3"],
+        "range": [*base, "--a", str(a), "--generator", "resnet_6blocks",
+                  "--generator-option", "width=0"],
+        "unet": [*base[:-6], "--size", "64", "--a", str(a), "--generator", "unet_256"],
+        "notrun": ["train", "--resume", str(root / "empty")],
+        "exists": [*base, "--a", str(a)],
+    }[case]
+    if case == "exists":
+        (root / "run").mkdir()
+        (root / "run" / "config.json").write_text("{}")
+    done = cli(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith("cyclestudio: error: ")
+    assert expected.format(root=root) in first
+    assert not (root / "run" / "checkpoints").exists()
