@@ -249,10 +249,14 @@ class Registry:
 
 
 def user_plugin_dir() -> Path:
-    """The user's plugin folder: ``plugins/`` in the appdirs user data dir."""
+    """The user's plugin folder: ``plugins/`` in the appdirs user data dir.
+
+    ``CYCLESTUDIO_DATA_DIR`` moves the data dir (the app and the tests use it too).
+    """
     import appdirs
 
-    return Path(appdirs.user_data_dir(PROJECT, appauthor=False)) / "plugins"
+    data = os.environ.get("CYCLESTUDIO_DATA_DIR") or appdirs.user_data_dir(PROJECT, appauthor=False)
+    return Path(data) / "plugins"
 
 
 def plugin_dirs() -> list[Path]:
