@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "devices": "cyclestudio.jobs.devices",
     "translate": "cyclestudio.jobs.translate",
     "export": "cyclestudio.jobs.export",
+    "demo": "cyclestudio.jobs.demo",
+    "eval": "cyclestudio.jobs.eval",
 }
 
 
