@@ -46,6 +46,8 @@ class SettingsPage(QWidget):
         self.theme.currentIndexChanged.connect(self._theme_chosen)
 
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.output.setMinimumWidth(420)
         form.addRow("Default device", self.device)
         form.addRow("Output folder", output_row)
         form.addRow("Theme", self.theme)

@@ -455,7 +455,9 @@ class TrainingPage(QWidget):
         if self.project is not None:
             for rel in reversed(self.project.runs):
                 path = self.project.resolve(rel)
-                self.runs.addItem(f"{path.name} — {self._run_state(path)}", str(path))
+                live = self.state != "idle" and path == self.run_dir
+                state = "running" if live else self._run_state(path)
+                self.runs.addItem(f"{path.name} — {state}", str(path))
         index = 0
         if select is not None:
             index = max(self.runs.findData(str(select)), 0)

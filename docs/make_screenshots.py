@@ -1,0 +1,139 @@
+"""Start the real app under Xvfb, run a short training, and save a screenshot of each page.
+
+    python docs/make_screenshots.py [OUT_DIR]      (default: docs/screenshots/)
+
+Needs Xvfb (it is started on a free display when $DISPLAY is unset). Settings and
+caches go to a temporary folder, so your own cyclestudio settings are untouched.
+The project is made with `cyclestudio demo` when that command exists, else from
+generated images.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_xvfb() -> subprocess.Popen | None:
+    """An Xvfb display for the app, unless one is already set."""
+    if os.environ.get("DISPLAY"):
+        return None
+    display = ":97"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    os.environ["DISPLAY"] = display
+    return xvfb
+
+
+def generated_domain(folder: Path, count: int, dusk: bool) -> None:
+    """Landscapes: a sky gradient, hills and a sun; dusk is warm and dark."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1 if dusk else 0)
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0
+    for i in range(count):
+        sky = np.stack([0.4 + 0.3 * yy, 0.6 + 0.2 * yy, 0.95 - 0.1 * yy], -1)
+        if dusk:
+            sky = np.stack([0.9 - 0.3 * yy, 0.45 - 0.2 * yy, 0.35 + 0.1 * yy], -1)
+        hill = yy > 0.6 + 0.15 * np.sin(xx * rng.uniform(3, 8) + rng.uniform(0, 6))
+        ground = np.array([0.2, 0.55, 0.2]) if not dusk else np.array([0.25, 0.15, 0.2])
+        cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.15, 0.4)
+        sun = (xx - cx) ** 2 + (yy - cy) ** 2 < 0.006
+        img = np.where(hill[..., None], ground, sky)
+        img[sun] = [1.0, 0.95, 0.6] if not dusk else [1.0, 0.6, 0.3]
+        Image.fromarray((img.clip(0, 1) * 255).astype("uint8")).save(folder / f"{i:03d}.png")
+
+
+def spin(app, seconds: float, until=None) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (until and until()):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="cyclestudio-shots-"))
+    for name in ("CONFIG", "DATA", "CACHE"):
+        os.environ[f"CYCLESTUDIO_{name}_DIR"] = str(work / name.lower())
+    os.environ.pop("QT_QPA_PLATFORM", None)
+    xvfb = start_xvfb()
+    try:
+        from PySide6.QtWidgets import QApplication
+
+        from cyclestudio.gui.main_window import MainWindow
+        from cyclestudio.gui.settings import Settings
+        from cyclestudio.gui.theme import apply_theme
+        from cyclestudio.project import Project
+
+        app = QApplication([sys.argv[0]])
+        app.setStyle("Fusion")
+        apply_theme(app, "light")
+        folder = work / "landscapes"
+        made = subprocess.run([sys.executable, "-m", "cyclestudio", "demo", str(folder)],
+                              capture_output=True, text=True)
+        if made.returncode == 0 and (folder / "project.json").exists():
+            project = Project.load(folder)
+        else:
+            generated_domain(folder / "day", 24, dusk=False)
+            generated_domain(folder / "dusk", 24, dusk=True)
+            (folder / "dusk" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+            project = Project.create(folder, name="landscapes", a_name="day", b_name="dusk")
+            project.a.paths, project.b.paths = ["day"], ["dusk"]
+            project.save()
+
+        window = MainWindow(Settings.load())
+        window.resize(1360, 860)
+        window.show()
+        window.open_project(project.folder)
+        spin(app, 20, until=lambda: window.registry.plugins is not None
+             and not any(p.scanning for p in window.datasets.panels.values()))
+        spin(app, 2)
+        window.show_page("Datasets")
+        spin(app, 1.5)
+        window.grab().save(str(out / "datasets.png"))
+
+        t = window.training
+        window.show_page("Training")
+        t.generator.select("resnet_6blocks", {"width": 16})
+        t.discriminator.form.set_values({"width": 16})
+        t.hyper.size.setValue(64)
+        t.hyper.load_size.setValue(72)
+        t.hyper.iterations.setValue(600)
+        t.hyper.log_every.setValue(2)
+        t.hyper.sample_every.setValue(25)
+        t.hyper.workers.setValue(0)
+        t.device.setCurrentIndex(max(t.device.findData("cpu"), 0))
+        t.start()
+        spin(app, 120, until=lambda: t.plot.points() >= 8 * 80 and t.state == "running")
+        t.plot.smoothing.setValue(8)
+        spin(app, 1)
+        window.grab().save(str(out / "training.png"))
+        t.stop()
+        spin(app, 60, until=lambda: t.state == "idle")
+
+        window.show_page("Settings")
+        spin(app, 1)
+        window.grab().save(str(out / "settings.png"))
+        window.close()
+        print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
+        return 0
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
