@@ -170,17 +170,21 @@ def _axis_weights(length: int, tile: int, overlap: int, starts: Sequence[int]) -
     return [w / total[s:s + len(w)] for s, w in zip(starts, ws, strict=True)]
 
 
+MIN_SIDE = 32  # tiny images are padded up to this, so every layer has room to pad
+
+
 def pad_amounts(size: int, multiple: int) -> tuple[int, int]:
-    """Padding (before, after) that brings ``size`` up to a multiple.
+    """Padding (before, after) that brings ``size`` up to a multiple (and to MIN_SIDE).
 
     All of it goes after the image, so the stride grid starts at the image's first
     pixel for whole images and tiles alike.
     """
-    return 0, (-size) % multiple
+    target = max(size, MIN_SIDE)
+    return 0, target + (-target) % multiple - size
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
-    """Reflect-pad an (N, C, H, W) batch so both sides are multiples; return the crop box."""
+    """Pad an (N, C, H, W) batch so both sides are multiples; return the crop box."""
     h, w = x.shape[-2:]
     top, bottom = pad_amounts(h, multiple)
     left, right = pad_amounts(w, multiple)
@@ -268,7 +272,10 @@ class Translator:
         for image in images:
             if image.ndim == 2:
                 image = image[:, :, None]
-            t = torch.from_numpy(np.ascontiguousarray(image))
+            image = np.ascontiguousarray(image)
+            if not image.flags.writeable:  # torch refuses read-only buffers (e.g. from PIL)
+                image = image.copy()
+            t = torch.from_numpy(image)
             if image.dtype == np.uint8:
                 t = t.to(torch.float32).mul_(2 / 255).sub_(1)
             elif image.dtype == np.uint16:

@@ -1,0 +1,273 @@
+"""`cyclestudio translate`: any size and mode in, the same size out, bad files named and skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_helpers import make_run
+from PIL import Image, ImageCms
+
+from cyclestudio.cli import main
+from cyclestudio.core.modelfile import export_model, load_translator
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return export_model(make_run(tmp_path_factory.mktemp("run") / "run"))
+
+
+def noise(h: int, w: int, c: int = 3, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (h, w, c) if c > 1 else (h, w)
+    return (rng.random(shape) * 255).astype(np.uint8)
+
+
+def translate(model: Path, *args: str) -> int:
+    return main(["translate", str(model), *args, "--precision", "fp32"])
+
+
+def test_output_has_the_inputs_exact_size_for_odd_sizes(model, tmp_path):
+    for w, h in ((173, 301), (1, 9), (97, 33)):
+        Image.fromarray(noise(h, w)).save(tmp_path / f"in_{w}x{h}.png")
+    assert translate(model, str(tmp_path / "in_173x301.png"), str(tmp_path / "in_1x9.png"),
+                     str(tmp_path / "in_97x33.png"), "--out", str(tmp_path / "out")) == 0
+    for w, h in ((173, 301), (1, 9), (97, 33)):
+        assert Image.open(tmp_path / "out" / f"in_{w}x{h}_zebra.png").size == (w, h)
+
+
+def test_exif_rotated_input_comes_out_upright(model, tmp_path):
+    pixels = noise(20, 40)  # stored 40 wide, 20 high; orientation 6 means "rotate 90° CW"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "phone.png", exif=exif.tobytes())
+    assert translate(model, str(tmp_path / "phone.png"), "--out", str(tmp_path / "out")) == 0
+    out = Image.open(tmp_path / "out" / "phone_zebra.png")
+    assert out.size == (20, 40)
+    assert out.getexif().get(0x0112, 1) == 1  # no second rotation by viewers
+    upright = np.asarray(Image.fromarray(pixels).transpose(Image.Transpose.ROTATE_270))
+    expected = load_translator(model, "cpu", precision="fp32").translate(upright)
+    assert np.array_equal(np.asarray(out), np.rint(expected * 255).astype(np.uint8))
+
+
+def test_rgba_keeps_its_alpha_untouched(model, tmp_path):
+    rgba = noise(30, 45, 4, seed=3)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    Image.fromarray(rgba[:, :, ::3].copy(), "LA").save(tmp_path / "grey_alpha.png")
+    assert translate(model, str(tmp_path / "logo.png"), str(tmp_path / "grey_alpha.png"),
+                     "--out", str(tmp_path / "out")) == 0
+    out = Image.open(tmp_path / "out" / "logo_zebra.png")
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[:, :, 3], rgba[:, :, 3])
+    assert not np.array_equal(np.asarray(out)[:, :, :3], rgba[:, :, :3])
+    la = Image.open(tmp_path / "out" / "grey_alpha_zebra.png")
+    assert np.array_equal(np.asarray(la.getchannel("A")), rgba[:, :, 3])
+
+
+def test_greyscale_palette_cmyk_and_16_bit_inputs_translate(model, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(noise(33, 21, 1)).save(src / "grey.png")
+    Image.fromarray(noise(33, 21)).convert("P").save(src / "palette.gif")
+    Image.fromarray(noise(33, 21)).convert("P").save(src / "palette_t.png", transparency=0)
+    Image.fromarray(noise(33, 21)).convert("CMYK").save(src / "print.jpg")
+    Image.fromarray(noise(33, 21)).convert("CMYK").save(src / "print.tif")
+    deep = (np.random.default_rng(2).random((33, 21)) * 65535).astype(np.uint16)
+    Image.fromarray(deep).save(src / "deep.png")
+    Image.fromarray(deep).save(src / "deep.tif")
+    Image.fromarray(noise(33, 21, 1)).convert("1").save(src / "bilevel.png")
+    assert translate(model, str(src), "--out", str(tmp_path / "out")) == 0
+    outs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outs == ["bilevel_zebra.png", "deep_zebra.png", "deep_zebra.tif", "grey_zebra.png",
+                    "palette_t_zebra.png", "palette_zebra.png", "print_zebra.jpg",
+                    "print_zebra.tif"]
+    for name in outs:
+        with Image.open(tmp_path / "out" / name) as im:
+            assert im.size == (21, 33)
+            assert im.mode in ("RGB", "RGBA")
+    assert Image.open(tmp_path / "out" / "palette_t_zebra.png").mode == "RGBA"
+
+
+def test_the_16_bit_grey_values_reach_the_network_at_full_precision(model, tmp_path):
+    from cyclestudio.core.imagefiles import read_picture
+
+    deep = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    picture = read_picture(tmp_path / "deep.png", 3)
+    assert picture.bits == 16 and picture.pixels.dtype == np.uint16
+    assert np.array_equal(picture.pixels[:, :, 0], deep)
+
+
+def _bomb(path: Path) -> None:
+    """A tiny PNG whose header claims 40000×40000 pixels."""
+    ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+    data += struct.pack(">I", zlib.crc32(chunk))
+    idat = b"IDAT" + zlib.compress(b"\x00" * 1000)
+    data += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    path.write_bytes(data)
+
+
+@pytest.fixture
+def open_stdin(monkeypatch):
+    """A stdin that stays open (as the app's pipe does) for jobs run with --events."""
+    read, write = os.pipe()
+    with os.fdopen(read) as reader:
+        monkeypatch.setattr("sys.stdin", reader)
+        yield
+        os.close(write)
+
+
+def test_bad_files_are_named_with_their_reason_and_the_rest_is_written(
+    model, tmp_path, capsys, open_stdin
+):
+    src = tmp_path / "in"
+    (src / "deeper").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(noise(24, 32, seed=i)).save(src / f"good{i}.png")
+    Image.fromarray(noise(24, 32)).save(src / "deeper" / "good.jpg")
+    (src / "empty.png").write_bytes(b"")
+    (src / "text.jpg").write_text("this is not an image")
+    whole = (src / "good0.png").read_bytes()
+    (src / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    _bomb(src / "bomb.png")
+    (src / "Thumbs.db").write_bytes(b"junk")
+    (src / ".DS_Store").write_bytes(b"junk")
+    locked = src / "locked.png"
+    Image.fromarray(noise(24, 32)).save(locked)
+    locked.chmod(0)
+    can_lock = os.geteuid() != 0  # root reads anything
+    capsys.readouterr()
+    code = translate(model, str(src), "--out", str(tmp_path / "out"), "--events")
+    locked.chmod(0o644)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1  # some failed
+    assert all(line["schema"] == 1 for line in lines)
+    files = {Path(e["input"]).name: e for e in lines if e["event"] == "file"}
+    assert "Thumbs.db" not in files and ".DS_Store" not in files
+    assert files["empty.png"]["reason"] == "empty file"
+    assert "not an image" in files["text.jpg"]["reason"]
+    assert "truncated" in files["truncated.png"]["reason"]
+    assert "too large" in files["bomb.png"]["reason"]
+    if can_lock:
+        assert "permission" in files["locked.png"]["reason"]
+    for name in ("empty.png", "text.jpg", "truncated.png", "bomb.png"):
+        assert files[name]["status"] == "failed" and files[name]["output"] is None
+    for name in ("good0.png", "good1.png", "good2.png", "good.jpg"):
+        assert files[name]["status"] == "translated"
+        assert Path(files[name]["output"]).is_file()
+    assert (tmp_path / "out" / "deeper" / "good_zebra.jpg").is_file()  # the tree is mirrored
+    assert lines[0]["event"] == "started" and lines[-1]["event"] == "finished"
+    failed = 4 + (1 if can_lock else 0)
+    assert lines[-1]["failed"] == failed and lines[-1]["translated"] == 9 - failed
+    progress = [e for e in lines if e["event"] == "progress"]
+    assert progress[-1]["done"] == progress[-1]["total"] == 9
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_inputs_are_never_overwritten_and_outputs_only_when_asked(model, tmp_path, capsys):
+    Image.fromarray(noise(16, 16)).save(tmp_path / "cat.png")
+    before = (tmp_path / "cat.png").read_bytes()
+    assert translate(model, str(tmp_path), "--out", str(tmp_path), "--suffix", "") == 0
+    assert (tmp_path / "cat.png").read_bytes() == before
+    assert "would overwrite an input" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert translate(model, str(tmp_path / "cat.png"), "--out", str(out)) == 0
+    (out / "cat_zebra.png").write_bytes(b"keep me")
+    assert translate(model, str(tmp_path / "cat.png"), "--out", str(out)) == 0
+    assert (out / "cat_zebra.png").read_bytes() == b"keep me"
+    assert "output exists" in capsys.readouterr().out
+    assert translate(model, str(tmp_path / "cat.png"), "--out", str(out), "--overwrite") == 0
+    assert Image.open(out / "cat_zebra.png").size == (16, 16)
+
+
+def test_formats_quality_suffix_and_direction(model, tmp_path):
+    Image.fromarray(noise(20, 28)).save(tmp_path / "a.png")
+    for fmt, ext, pil in (("jpg", ".jpg", "JPEG"), ("webp", ".webp", "WEBP"),
+                          ("tiff", ".tif", "TIFF"), ("png", ".png", "PNG")):
+        assert translate(model, str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
+                         "--format", fmt, "--quality", "80", "--suffix=-x",
+                         "--direction", "b2a") == 0
+        with Image.open(tmp_path / "o" / f"a-x{ext}") as im:
+            assert im.format == pil and im.size == (28, 20)
+    assert translate(model, str(tmp_path / "a.png"), "--out", str(tmp_path / "p"),
+                     "--direction", "b2a") == 0
+    assert (tmp_path / "p" / "a_horse.png").is_file()
+
+
+def test_icc_profile_and_exif_are_kept(model, tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "ACME Camera"
+    Image.fromarray(noise(24, 24)).save(tmp_path / "shot.jpg", icc_profile=icc,
+                                         exif=exif.tobytes())
+    for fmt in ("same", "png", "webp", "tiff"):
+        out = tmp_path / fmt
+        assert translate(model, str(tmp_path / "shot.jpg"), "--out", str(out),
+                         "--format", fmt) == 0
+        (written,) = out.iterdir()
+        with Image.open(written) as im:
+            assert im.info.get("icc_profile") == icc, fmt
+            assert im.getexif().get(0x010F) == "ACME Camera", fmt
+
+
+def test_tiled_output_matches_whole_image_output(model, tmp_path):
+    translator = load_translator(model, "cpu", precision="fp32")
+    yy, xx = np.mgrid[0:201, 0:263]
+    image = np.stack([128 + 100 * np.sin(xx / 20), 128 + 100 * np.cos(yy / 15),
+                      128 + 60 * np.sin((xx + yy) / 30)], 2).astype(np.uint8)
+    whole = translator.translate(image, tile=None)
+    plan = translator.plan(201, 263, 128)
+    assert plan is not None and plan.count > 1
+    tiled = translator.translate(image, tile=128, batch_size=3)
+    assert tiled.shape == whole.shape
+    mse = float(np.mean((tiled - whole) ** 2))
+    assert 10 * np.log10(1 / mse) > 45
+    assert np.abs(tiled - whole).max() < 0.15
+
+
+def test_auto_tiling_kicks_in_when_memory_is_short(model):
+    translator = load_translator(model, "cpu", precision="fp32", memory_budget=400_000)
+    assert translator.plan(64, 64, "auto") is None
+    plan = translator.plan(900, 700, "auto")
+    assert plan is not None and plan.tile % translator.multiple == 0
+    image = noise(300, 260)
+    out = translator.translate(image)
+    assert out.shape == (300, 260, 3)
+
+
+def test_batched_images_match_one_at_a_time(model):
+    translator = load_translator(model, "cpu", precision="fp32")
+    images = [noise(36, 40, seed=s) for s in range(3)]
+    together = translator.translate_batch(images)
+    for image, result in zip(images, together, strict=True):
+        assert np.allclose(translator.translate(image), result, atol=1e-5)
+
+
+def test_stop_between_files_ends_with_a_stopped_event(model, tmp_path):
+    from cyclestudio.jobs.translate import Item, Settings, translate_items
+
+    translator = load_translator(model, "cpu")
+    items = []
+    for i in range(4):
+        Image.fromarray(noise(16, 16, seed=i)).save(tmp_path / f"{i}.png")
+        items.append(Item(tmp_path / f"{i}.png", tmp_path / "out" / f"{i}.png"))
+    seen: list = []
+    asked: list = []
+
+    def stop_on_second_look() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    finished = translate_items(translator, items, Settings(batch_size=1), seen.append,
+                               should_stop=stop_on_second_look)
+    assert not finished
+    assert len(seen) == 1  # the file in hand is finished and written; no further one starts
+    assert seen[0].status == "translated" and seen[0].output.is_file()
+    assert not (tmp_path / "out" / "1.png").exists()
