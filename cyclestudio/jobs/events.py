@@ -29,6 +29,34 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def _training_line(event: str, f: dict[str, Any]) -> str:
+    """A training event as a sentence for a person at a terminal."""
+    if event == "started":
+        images = f.get("images", {})
+        verb = f"Resuming at iteration {f.get('iteration')}" if f.get("resumed") else "Training"
+        return (
+            f"{verb}: {f.get('generator')} + {f.get('discriminator')} on {f.get('device')}, "
+            f"{images.get('A')} A and {images.get('B')} B images, "
+            f"{f.get('iterations_per_epoch')} iterations per epoch, until iteration "
+            f"{f.get('total_iterations')}\n  run folder: {f.get('run')}"
+        )
+    if event == "checkpoint":
+        return f"saved {f.get('path')} at iteration {f.get('iteration')}"
+    if event == "sample":
+        return f"sample {f.get('path')}"
+    if event == "paused":
+        return f"paused at iteration {f.get('iteration')}"
+    if event == "resumed":
+        return f"resumed at iteration {f.get('iteration')}"
+    if event == "stopped":
+        return (f"stopped at iteration {f.get('iteration')}, saved {f.get('checkpoint')}; "
+                "continue with: cyclestudio train --resume RUN")
+    if event == "finished":
+        model = f.get("model")
+        return f"finished at iteration {f.get('iteration')}" + (f"; model: {model}" if model else "")
+    return ""
+
+
 class Events:
     """Emit events: one JSON object per stdout line, or a human progress display."""
 
@@ -93,10 +121,10 @@ class Events:
             sys.stderr.write(f"warning: {message}\n")
         elif message:
             sys.stderr.write(f"{message}\n")
-        elif event in ("started", "checkpoint", "stopped", "finished", "sample", "paused",
-                       "resumed"):
-            detail = ", ".join(f"{k}={v}" for k, v in f.items() if k not in ("losses",))
-            sys.stderr.write(f"{event}: {detail}\n")
+        else:
+            text = _training_line(event, f)
+            if text:
+                sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
 
