@@ -1,0 +1,107 @@
+"""The demo project is made here, deterministically, and eval scores against its known truth."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_helpers import make_run
+from PIL import Image
+
+from cyclestudio.cli import main
+from cyclestudio.core import demo
+from cyclestudio.core.metrics import psnr, ssim
+from cyclestudio.project import Project
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*.png")):
+        h.update(f.relative_to(folder).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def test_demo_command_creates_a_ready_project(tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "demo")]) == 0
+    project = Project.load(tmp_path / "demo")
+    assert (project.a.name, project.b.name) == ("day", "dusk")
+    a_dir, b_dir = project.resolve(project.a.paths[0]), project.resolve(project.b.paths[0])
+    assert not Path(project.a.paths[0]).is_absolute()  # the folder can move
+    assert len(list(a_dir.glob("*.png"))) == demo.TRAIN_IMAGES
+    assert len(list(b_dir.glob("*.png"))) == demo.TRAIN_IMAGES
+    with Image.open(next(a_dir.glob("*.png"))) as im:
+        assert im.size == (demo.SIZE, demo.SIZE)
+    assert "cyclestudio eval" in capsys.readouterr().out
+    assert main(["demo", str(tmp_path / "demo")]) == 2  # never over an existing project
+
+
+def test_demo_data_is_the_same_on_every_machine_and_the_truth_is_the_known_mapping(tmp_path):
+    first = demo.make_demo_data(tmp_path / "one", train=5, test=3)
+    demo.make_demo_data(tmp_path / "two", train=5, test=3)
+    assert digest(tmp_path / "one") == digest(tmp_path / "two")
+    a = np.asarray(Image.open(first["testA"] / "0000.png"), dtype=np.float64) / 255
+    truth = np.asarray(Image.open(first["testA_truth"] / "0000.png"), dtype=np.float64) / 255
+    assert psnr(np.rint(demo.dusk(a) * 255) / 255, truth) > 40
+    assert psnr(a, truth) < 25  # the mapping changes the images a lot
+    x = np.random.default_rng(0).random((8, 8, 3))
+    assert np.allclose(demo.day(demo.dusk(x)), x)
+
+
+def test_psnr_and_ssim_behave():
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 32, 3))
+    assert psnr(x, x) == float("inf") and ssim(x, x) == pytest.approx(1.0)
+    noisy = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
+    assert 18 < psnr(noisy, x) < 22
+    assert ssim(noisy, x) < ssim(np.clip(x + rng.normal(0, 0.01, x.shape), 0, 1), x) < 1
+    assert psnr(np.zeros((4, 4)), np.full((4, 4), 0.1)) == pytest.approx(20.0)
+
+
+def test_eval_prints_scores_next_to_the_untranslated_inputs(tmp_path, capsys):
+    roles = demo.make_demo_data(tmp_path / "data", train=0, test=4)
+    run = make_run(tmp_path / "run")
+    assert main(["eval", str(run), "--a", str(roles["testA"]), "--truth",
+                 str(roles["testA_truth"]), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 4
+    for key in ("psnr", "ssim", "psnr_input", "ssim_input"):
+        assert isinstance(result[key], float)
+    # The untranslated figures are exactly the known distance between input and truth.
+    a = [np.asarray(Image.open(p), dtype=np.float64) / 255
+         for p in sorted(roles["testA"].glob("*.png"))]
+    t = [np.asarray(Image.open(p), dtype=np.float64) / 255
+         for p in sorted(roles["testA_truth"].glob("*.png"))]
+    expected = np.mean([psnr(x, y) for x, y in zip(a, t, strict=True)])
+    assert result["psnr_input"] == pytest.approx(expected, abs=1e-3)
+    assert main(["eval", str(run), "--a", str(roles["testA"]), "--truth",
+                 str(roles["testA_truth"])]) == 0
+    out = capsys.readouterr().out
+    assert "translated" in out and "untranslated" in out and "horse → zebra" in out
+
+
+def test_eval_needs_matching_ground_truth(tmp_path):
+    roles = demo.make_demo_data(tmp_path / "data", train=0, test=2)
+    run = make_run(tmp_path / "run")
+    assert main(["eval", str(run), "--a", str(roles["testA"]), "--truth", str(tmp_path)]) == 2
+
+
+def test_the_shipped_demo_model_beats_doing_nothing(tmp_path):
+    model = demo.demo_model_path()
+    if model is None:
+        pytest.skip("resources/demo.csmodel is not built in this checkout")
+    from cyclestudio.core.modelfile import read_info
+
+    info = read_info(model)
+    assert (info.a_name, info.b_name) == (demo.A_NAME, demo.B_NAME)
+    assert model.stat().st_size < 8_000_000
+    roles = demo.make_demo_data(tmp_path / "data", train=0, test=8)
+    from cyclestudio.core.modelfile import load_translator
+    from cyclestudio.jobs.eval import evaluate, pair_files
+
+    pairs, _ = pair_files(roles["testA"], roles["testA_truth"])
+    result = evaluate(load_translator(model, "cpu", precision="fp32"), pairs, "a2b")
+    assert result["psnr"] > result["psnr_input"] + 3
