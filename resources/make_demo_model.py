@@ -4,7 +4,7 @@
 
 Makes the demo data (cyclestudio.core.demo, fixed seeds), trains a small ResNet
 generator on CPU with a fixed seed, exports the model file next to this script, and
-prints its `cyclestudio eval` scores against the true mapping. About 15 minutes on
+prints its `cyclestudio eval` scores against the true mapping. About 5 to 15 minutes on
 a 2-core CPU at the default length.
 """
 
@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
-    parser.add_argument("--iterations", type=int, default=800)
+    parser.add_argument("--iterations", type=int, default=4000)
     parser.add_argument("--out", type=Path, default=HERE / "demo.csmodel")
     args = parser.parse_args()
 

@@ -172,14 +172,21 @@ def output_format(choice: str, source: Path) -> tuple[str, str]:
 def make_image(
     result: np.ndarray, picture: Picture, pil_format: str
 ) -> tuple[Image.Image, list[str]]:
-    """The output image (alpha put back, bit depth kept where possible) and any notes."""
+    """The output image (alpha put back, bit depth kept where possible) and any notes.
+
+    ``result`` ([0, 1] floats) is scaled in place: a 48-megapixel image has no room
+    for float temporaries.
+    """
     notes: list[str] = []
     channels = result.shape[2]
     sixteen = picture.bits == 16 and channels == 1 and pil_format in ("PNG", "TIFF")
+    scaled = np.multiply(result, 65535 if sixteen else 255, out=result)
+    np.rint(scaled, out=scaled)
     if sixteen:
-        out = Image.fromarray(np.rint(result[:, :, 0] * 65535).astype(np.uint16), "I;16")
+        out = Image.fromarray(scaled[:, :, 0].astype(np.uint16), "I;16")
     else:
-        arr = np.rint(result * 255).astype(np.uint8)
+        arr = scaled.astype(np.uint8)
+        del scaled
         out = Image.fromarray(arr[:, :, 0], "L") if channels == 1 else Image.fromarray(arr, "RGB")
         if picture.bits == 16:
             notes.append("written as 8-bit (16-bit output needs a greyscale model and PNG/TIFF)")

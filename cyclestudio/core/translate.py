@@ -364,7 +364,8 @@ class Translator:
             for ix, x0 in enumerate(plan.xs):
                 shape = (min(plan.tile, height - y0), min(plan.tile, width - x0))
                 groups.setdefault(shape, []).append((iy, ix))
-        step = max(1, batch_size)
+        # Batch tiles only as far as the memory budget allows.
+        step = max(1, min(batch_size, self.max_pixels() // (plan.tile * plan.tile)))
         with self._norm_mode(direction, "apply"):
             for (th, tw), jobs in groups.items():
                 for i in range(0, len(jobs), step):
@@ -380,16 +381,18 @@ class Translator:
 
 
 def _resize(image: np.ndarray, size: tuple[int, int], resample: Any) -> np.ndarray:
-    """Resize an (H, W, C) array with PIL, channel by channel (works for any dtype)."""
+    """Resize an (H, W, C) uint8 or uint16 array with PIL."""
     from PIL import Image
 
-    planes = image if image.ndim == 3 else image[:, :, None]
-    out = []
-    for c in range(planes.shape[2]):
-        plane = planes[:, :, c]
-        im = Image.fromarray(plane.astype(np.float32) if plane.dtype != np.uint8 else plane)
-        out.append(np.asarray(im.resize(size, resample)).astype(plane.dtype))
-    return np.stack(out, axis=2)
+    if image.dtype == np.uint8 and image.shape[2] in (1, 3):
+        im = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+        out = np.asarray(im.resize(size, resample))
+        return out.reshape(out.shape[0], out.shape[1], -1)
+    planes = []
+    for c in range(image.shape[2]):
+        im = Image.fromarray(image[:, :, c].astype(np.float32), "F")
+        planes.append(np.asarray(im.resize(size, resample)).astype(image.dtype))
+    return np.stack(planes, axis=2)
 
 
 def to_uint(image: np.ndarray, bits: int = 8) -> np.ndarray:
