@@ -13,7 +13,7 @@ from cyclestudio.core.networks import build_discriminator, build_generator
 
 def make_run(
     folder: Path, generator: str = "resnet_6blocks", options: dict | None = None,
-    channels: int = 3, seed: int = 0, iteration: int = 7,
+    channels: int = 3, seed: int = 0, iteration: int = 7, perturb: float = 0.05,
 ) -> Path:
     """A run folder holding config.json and a checkpoint of randomly initialised tiny nets."""
     options = {"width": 4, "blocks": 1} if options is None else options
@@ -32,7 +32,7 @@ def make_run(
         # Random biases and norm scales so the two generators differ visibly.
         with torch.no_grad():
             for p in net.parameters():
-                p.add_(torch.randn_like(p) * 0.05)
+                p.add_(torch.randn_like(p) * perturb)
         nets[name] = net.state_dict()
     for name in ("D_A", "D_B"):
         nets[name] = build_discriminator("patchgan", {"width": 4}, channels).state_dict()
