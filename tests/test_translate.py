@@ -271,3 +271,26 @@ def test_stop_between_files_ends_with_a_stopped_event(model, tmp_path):
     assert len(seen) == 1  # the file in hand is finished and written; no further one starts
     assert seen[0].status == "translated" and seen[0].output.is_file()
     assert not (tmp_path / "out" / "1.png").exists()
+
+
+def test_running_out_of_memory_retries_with_smaller_tiles(model, monkeypatch):
+    translator = load_translator(model, "cpu", precision="fp32")
+    yy, xx = np.mgrid[0:150, 0:170]
+    image = np.stack([128 + 100 * np.sin(xx / 20), 128 + 100 * np.cos(yy / 15),
+                      128 + 60 * np.sin((xx + yy) / 30)], 2).astype(np.uint8)
+    expected = translator.translate(image, tile=None)
+    real_run = translator._run
+    calls = []
+
+    def run_with_small_memory(direction, x):
+        calls.append(tuple(x.shape))
+        if x.shape[-1] * x.shape[-2] * x.shape[0] > 100 * 100:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB")
+        return real_run(direction, x)
+
+    monkeypatch.setattr(translator, "_run", run_with_small_memory)
+    out = translator.translate(image)
+    assert out.shape == expected.shape
+    assert all(h * w * n <= 100 * 100 for n, _, h, w in calls[-3:])
+    # Statistics come from a downscaled copy when memory is this short: close, not equal.
+    assert 10 * np.log10(1 / np.mean((out - expected) ** 2)) > 25

@@ -308,8 +308,33 @@ class Translator:
         """Equal-sized images, each run whole, as (H, W, C) float32 arrays in [0, 1]."""
         if not images:
             return []
-        y = self._run(direction, self._to_tensor(images)).cpu()
+        try:
+            y = self._run(direction, self._to_tensor(images)).cpu()
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            self._release()
+            if len(images) > 1:  # split the batch and try again
+                half = len(images) // 2
+                return (self.translate_batch(images[:half], direction)
+                        + self.translate_batch(images[half:], direction))
+            # One image that does not fit whole: go through tiles, smaller each time.
+            self._shrink_budget()
+            return [self.translate(images[0], direction, "auto")]
         return [im.permute(1, 2, 0).numpy() for im in y]
+
+    def _release(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _shrink_budget(self) -> None:
+        smallest = MIN_TILE * MIN_TILE * self.bytes_per_pixel
+        if self.memory_budget <= smallest:
+            raise UserError(
+                f"out of memory on {self.device} even with {MIN_TILE}-pixel tiles",
+                "close other programs using the device, or use --device cpu",
+            )
+        self.memory_budget = max(smallest, self.memory_budget // 2)
 
     def translate(
         self, image: np.ndarray, direction: str = "a2b", tile: int | str | None = "auto",
@@ -320,7 +345,15 @@ class Translator:
         plan = self.plan(height, width, tile)
         if plan is None:
             return self.translate_batch([image], direction)[0]
-        return self._translate_tiled(image, direction, plan, batch_size)
+        try:
+            return self._translate_tiled(image, direction, plan, batch_size)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_out_of_memory(exc) or tile != "auto":
+                raise
+            # Automatic recovery: halve the tiles and run the image again.
+            self._release()
+            self._shrink_budget()
+            return self.translate(image, direction, tile, batch_size)
 
     @contextmanager
     def _norm_mode(self, direction: str, mode: str) -> Iterator[None]:
@@ -378,6 +411,13 @@ class Translator:
                         weight = (wy[iy][:, None] * wx[ix][None, :])[:, :, None]
                         out[y0:y0 + th, x0:x0 + tw] += result.permute(1, 2, 0).numpy() * weight
         return out
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
 
 
 def _resize(image: np.ndarray, size: tuple[int, int], resample: Any) -> np.ndarray:
