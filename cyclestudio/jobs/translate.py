@@ -339,8 +339,9 @@ def run(args: argparse.Namespace) -> int:
 
     def on_outcome(o: Outcome) -> None:
         outcomes.append(o)
-        reporter.emit("file", input=str(o.source), output=str(o.output) if o.output and
-                      o.status == "translated" else None, status=o.status,
+        written = o.output is not None and o.status == "translated"
+        reporter.emit("file", input=str(o.source.absolute()),
+                      output=str(o.output.absolute()) if written else None, status=o.status,
                       reason=o.reason or ("; ".join(o.notes) if o.notes else None))
         state["done"] += 1
         if o.status == "translated":
