@@ -32,7 +32,7 @@ class JobRunner(QObject):
     ``ended`` carries ``(exit_code, crashed, last_terminal_event_or_None)``.
     """
 
-    events = Signal(list)
+    events = Signal(object)  # a list; `object` hands it over without converting each dict
     ended = Signal(int, bool, object)
     log = Signal(str)
 

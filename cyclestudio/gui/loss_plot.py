@@ -16,6 +16,9 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 REDRAW_MS = 250
+# Points drawn per curve: about one per pixel column of a wide plot. Drawing more only
+# costs paint time on the UI thread (a long run logs millions).
+MAX_DRAWN = 2000
 ORDER = ["G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B"]
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf", "#bcbd22", "#7f7f7f"]
@@ -43,43 +46,95 @@ def read_metrics(path: Path) -> dict[str, tuple[list[float], list[float]]]:
     return curves
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """A trailing moving average over ``window`` points (shorter at the start)."""
-    if window <= 1 or len(values) < 2:
-        return values
-    c = np.cumsum(np.insert(values, 0, 0.0))
-    n = np.arange(1, len(values) + 1)
-    lo = np.maximum(n - window, 0)
-    return (c[n] - c[lo]) / (n - lo)
+class Blocks:
+    """A growing float array kept as fixed-size blocks: appending never copies what is
+    already there (doubling a 4 MB array stalled the UI thread for tens of ms)."""
+
+    SHIFT = 16
+    SIZE = 1 << SHIFT
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        """Append values."""
+        done = 0
+        while done < len(values):
+            at = self.n & (self.SIZE - 1)
+            if at == 0:
+                self.blocks.append(np.empty(self.SIZE))
+            take = min(self.SIZE - at, len(values) - done)
+            self.blocks[-1][at:at + take] = values[done:done + take]
+            done += take
+            self.n += take
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """The values at sorted ``indices``."""
+        out = np.empty(len(indices))
+        which = indices >> self.SHIFT
+        bounds = np.searchsorted(which, np.arange(len(self.blocks) + 1))
+        for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if hi > lo:
+                out[lo:hi] = self.blocks[b][indices[lo:hi] & (self.SIZE - 1)]
+        return out
+
+    def array(self) -> np.ndarray:
+        """Every value, as one array (a copy)."""
+        if not self.blocks:
+            return np.empty(0)
+        return np.concatenate(self.blocks)[: self.n]
 
 
 class Series:
-    """A growing (x, y) series in numpy arrays, so redraws do not copy Python lists."""
+    """A growing (x, y) series, stored as x and the running sum of y, so a redraw costs
+    the same for a million points as for a thousand (see ``display``)."""
 
     def __init__(self) -> None:
-        self._x = np.empty(256)
-        self._y = np.empty(256)
-        self.n = 0
+        self._x = Blocks()
+        self._c = Blocks()  # _c[i] = the sum of the first i values
+        self._c.extend(np.zeros(1))
+        self._total = 0.0
+
+    @property
+    def n(self) -> int:
+        """How many points."""
+        return self._x.n
 
     def extend(self, xs, ys) -> None:
         """Append points."""
         xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        need = self.n + len(xs)
-        if need > len(self._x):
-            size = max(need, 2 * len(self._x))
-            self._x = np.resize(self._x, size)
-            self._y = np.resize(self._y, size)
-        self._x[self.n:need] = xs
-        self._y[self.n:need] = ys
-        self.n = need
+        if not len(xs):
+            return
+        sums = self._total + np.cumsum(ys)
+        self._total = float(sums[-1])
+        self._x.extend(xs)
+        self._c.extend(sums)
 
     @property
     def x(self) -> np.ndarray:
-        return self._x[: self.n]
+        return self._x.array()
 
     @property
     def y(self) -> np.ndarray:
-        return self._y[: self.n]
+        return np.diff(self._c.array())
+
+    def display(self, window: int, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+        """At most ``max_points`` points to draw: the trailing average over ``window``
+        points, or over the points each drawn point stands for when that is more (so a
+        long run is averaged, not subsampled into noise)."""
+        n = self.n
+        if n == 0:
+            return np.empty(0), np.empty(0)
+        if n <= max_points:
+            ends = np.arange(1, n + 1)
+            span = window
+        else:
+            ends = np.unique(np.linspace(1, n, max_points).round().astype(np.int64))
+            span = max(window, -(-n // max_points))
+        starts = np.maximum(ends - span, 0)
+        mean = (self._c.take(ends) - self._c.take(starts)) / (ends - starts)
+        return self._x.take(ends - 1), mean
 
 
 class _ReadSignals(QObject):
@@ -117,8 +172,6 @@ class LossPlot(QWidget):
         self.plot.setLabel("left", "loss")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.addLegend(offset=(-10, 10))
-        self.plot.setClipToView(True)
-        self.plot.setDownsampling(auto=True, mode="peak")
 
         self.toggle_row = QHBoxLayout()
         self.toggle_row.addWidget(QLabel("Show:"))
@@ -191,12 +244,23 @@ class LossPlot(QWidget):
 
     def add(self, iteration: float, losses: dict[str, Any]) -> None:
         """One logged step from a progress event."""
-        for name, value in losses.items():
-            if not isinstance(value, (int, float)):
-                continue
+        self.add_many([(iteration, losses)])
+
+    def add_many(self, steps: list[tuple[float, dict[str, Any]]]) -> None:
+        """Logged steps from a batch of progress events: one array append per curve,
+        so a worker streaming thousands of events a second stays cheap to plot."""
+        batch: dict[str, tuple[list[float], list[float]]] = {}
+        for iteration, losses in steps:
+            for name, value in losses.items():
+                if isinstance(value, (int, float)):
+                    xs, ys = batch.setdefault(name, ([], []))
+                    xs.append(float(iteration))
+                    ys.append(float(value))
+        for name, (xs, ys) in batch.items():
             self._ensure(name)
-            self.series[name].extend([float(iteration)], [float(value)])
-        self._dirty = True
+            self.series[name].extend(xs, ys)
+        if batch:
+            self._dirty = True
 
     def points(self) -> int:
         """How many points the plot holds, over all curves."""
@@ -208,7 +272,7 @@ class LossPlot(QWidget):
         self.series[name] = Series()
         known = ORDER.index(name) if name in ORDER else len(ORDER) + len(self.curves)
         colour = COLOURS[known % len(COLOURS)]
-        curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=1.5), name=name)
+        curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=1), name=name)
         self.curves[name] = curve
         box = QCheckBox(name)
         box.setChecked(True)
@@ -227,5 +291,5 @@ class LossPlot(QWidget):
         self._dirty = False
         window = self.smoothing.value()
         for name, curve in self.curves.items():
-            series = self.series[name]
-            curve.setData(series.x.copy(), smooth(series.y, window))
+            xs, ys = self.series[name].display(window, MAX_DRAWN)
+            curve.setData(xs, ys, skipFiniteCheck=True)

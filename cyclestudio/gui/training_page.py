@@ -628,10 +628,11 @@ class TrainingPage(QWidget):
     # -- events ----------------------------------------------------------------
     def _events(self, events: list[dict[str, Any]]) -> None:
         progress = None
+        steps: list[tuple[float, dict[str, Any]]] = []
         for e in events:
             kind = e.get("event")
             if kind == "progress":
-                self.plot.add(e.get("iteration", 0), e.get("losses") or {})
+                steps.append((e.get("iteration", 0), e.get("losses") or {}))
                 progress = e
             elif kind == "started":
                 self.state = "running"
@@ -652,6 +653,8 @@ class TrainingPage(QWidget):
                 self._update_buttons()
             elif kind == "warning":
                 self.status.line.setToolTip(str(e.get("message", "")))
+        if steps:
+            self.plot.add_many(steps)
         if progress is not None:
             self.last_progress = progress
         if self.last_progress and (progress is not None or self.state == "paused"):
