@@ -297,6 +297,7 @@ class _Loop:
 
     def __init__(self, training: Training, model: Any, run_dir: Path, total: int,
                  per_epoch: int) -> None:
+        from cyclestudio.core.health import Health
         from cyclestudio.jobs.events import RateMeter
 
         self.training, self.model, self.run_dir = training, model, run_dir
@@ -306,6 +307,7 @@ class _Loop:
         self.sums: dict[str, float] = {}
         self.count = 0
         self.last_sample = -1
+        self.health = Health()
         self.meter = RateMeter()
         self.meter.mark(0)
         self.started_at = time.time()
@@ -396,6 +398,8 @@ class _Loop:
                 "time": round(time.time(), 3)}
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
+        for warning in self.health.losses(self.iteration, losses):
+            self.events.emit("warning", message=warning, iteration=self.iteration)
         rate = self.meter.rate()
         batch = self.config.optim.batch_size
         eta = (self.total - self.iteration) / rate if rate else None
@@ -409,6 +413,8 @@ class _Loop:
         from cyclestudio.core.samples import save_grid
 
         grid = self.model.sample_grid(sample_a, sample_b)
+        for warning in self.health.samples(self.iteration, grid):
+            self.events.emit("warning", message=warning, iteration=self.iteration)
         rel = f"samples/{self.iteration:08d}.png"
         save_grid(grid, self.run_dir / rel)
         self.last_sample = self.iteration
