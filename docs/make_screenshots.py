@@ -25,14 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_xvfb() -> subprocess.Popen | None:
-    """An Xvfb display for the app, unless one is already set."""
+    """An Xvfb display for the app on a free display number, unless one is already set."""
     if os.environ.get("DISPLAY"):
         return None
-    display = ":97"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24",
+                             "-nolisten", "tcp"], pass_fds=(write,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    os.environ["DISPLAY"] = display
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()  # written once the server is ready
+    if not number:
+        raise SystemExit("Xvfb did not start")
+    os.environ["DISPLAY"] = f":{number}"
     return xvfb
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -33,6 +33,7 @@ from cyclestudio.gui.training_page import TrainingPage
 from cyclestudio.project import PROJECT_FILE, Project
 
 PAGES = ("Datasets", "Training", "Settings")
+REFRESH_DELAY_MS = 800  # ask the plugin and device workers once the window is up
 
 
 def demo_folder() -> Path:
@@ -111,7 +112,9 @@ class MainWindow(QMainWindow):
         self.set_project(None)
         self.training.plot.set_background(is_dark())
         if refresh:
-            self.registry.refresh()
+            # The queries are workers that import torch: started with the window they
+            # would take both cores of a small machine while it is being drawn.
+            QTimer.singleShot(REFRESH_DELAY_MS, self.registry.refresh)
 
     # -- menus -----------------------------------------------------------------
     def _menus(self) -> None:
