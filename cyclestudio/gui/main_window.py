@@ -3,6 +3,7 @@ the File menu, notifications when a run ends."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -39,6 +40,11 @@ REFRESH_DELAY_MS = 800  # ask the plugin and device workers once the window is u
 def demo_folder() -> Path:
     """Where the demo project is made: the appdirs user data dir."""
     return data_dir() / "demo"
+
+
+def demo_staging_folder() -> Path:
+    """Where the demo is made before it is moved to ``demo_folder()``."""
+    return data_dir() / "demo.partial"
 
 
 def app_icon() -> QIcon:
@@ -241,19 +247,36 @@ class MainWindow(QMainWindow):
             self.create_demo()
 
     def create_demo(self) -> None:
-        """Run `cyclestudio demo DIR` as a worker, then open the project."""
+        """Run `cyclestudio demo DIR` as a worker, then open the project.
+
+        The worker writes project.json before the images, so it works in a side folder
+        that is renamed into place only when complete: a demo cut short (the window
+        closed meanwhile) is never opened as if it were whole.
+        """
         if self.demo_runner is not None and self.demo_runner.running():
             return
+        staging = demo_staging_folder()
+        shutil.rmtree(staging, ignore_errors=True)
         self.statusBar().showMessage("Making the demo project…")
         self.demo_runner = JobRunner(self)
         self.demo_runner.ended.connect(self._demo_made)
-        self.demo_runner.start(["demo", str(demo_folder())])
+        self.demo_runner.start(["demo", str(staging)])
 
     def _demo_made(self, exit_code: int, crashed: bool, event: object) -> None:
         assert self.demo_runner is not None
-        if exit_code == 0 and (demo_folder() / PROJECT_FILE).exists():
+        staging, target = demo_staging_folder(), demo_folder()
+        if exit_code == 0 and (staging / PROJECT_FILE).exists():
+            try:
+                if target.is_dir() and not any(target.iterdir()):
+                    target.rmdir()
+                staging.rename(target)
+            except OSError as error:
+                self.statusBar().clearMessage()
+                self.show_error("Could not make the demo project",
+                                f"{target} is in the way: {error.strerror or error}")
+                return
             self.statusBar().showMessage("Demo project ready.", 5000)
-            self.open_project(demo_folder())
+            self.open_project(target)
             return
         self.statusBar().clearMessage()
         log = "\n".join(list(self.demo_runner.log_tail)[-8:])
@@ -291,6 +314,10 @@ class MainWindow(QMainWindow):
         # Stop the run so it saves a checkpoint; it can be resumed next time.
         self.training.shutdown()
         self.datasets.stop()
+        if self.demo_runner is not None and self.demo_runner.running():
+            self.demo_runner.ended.disconnect(self._demo_made)  # no dialog while closing
+            self.demo_runner.kill()
+            self.demo_runner.wait(3000)
         if self.tray is not None:
             self.tray.hide()
         super().closeEvent(event)
