@@ -1,5 +1,5 @@
-"""A run that logs fast must not freeze the window: events arrive in batches, and the
-loss plot draws a bounded number of averaged points however long the run."""
+"""Workers seen from the window: a run that logs fast must not freeze it (events arrive in
+batches, the loss plot draws a bounded number of points), and a CPU run must not crawl."""
 
 from __future__ import annotations
 
@@ -88,3 +88,27 @@ def test_the_plot_adds_a_batch_of_progress_events_per_curve(qtbot):
     plot._redraw_if_dirty()
     x, _ = plot.curves["G_A"].getData()
     assert len(x) == MAX_DRAWN and x[-1] == 5000
+
+
+ENV_WORKER = textwrap.dedent("""
+    import json, os
+    print(json.dumps({"event": "finished", "omp": os.environ.get("OMP_WAIT_POLICY")}))
+""")
+
+
+def test_workers_ask_openmp_to_sleep_not_spin_unless_the_user_chose(qtbot, tmp_path,
+                                                                      monkeypatch):
+    # Spinning OpenMP threads made a CPU training run 50x slower whenever the window
+    # (or anything else) wanted one of the machine's two cores.
+    script = tmp_path / "env.py"
+    script.write_text(ENV_WORKER)
+    monkeypatch.setattr(jobs, "worker_command", lambda args: [sys.executable, str(script)])
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    runner = JobRunner()
+    with qtbot.waitSignal(runner.ended, timeout=30000) as ended:
+        runner.start(["env"])
+    assert ended.args[2]["omp"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with qtbot.waitSignal(runner.ended, timeout=30000) as ended:
+        runner.start(["env"])
+    assert ended.args[2]["omp"] == "ACTIVE"

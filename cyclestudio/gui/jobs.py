@@ -60,6 +60,11 @@ class JobRunner(QObject):
         process = QProcess(self)
         environment = QProcessEnvironment.systemEnvironment()
         environment.insert("PYTHONUNBUFFERED", "1")
+        if not environment.contains("OMP_WAIT_POLICY"):
+            # torch's OpenMP threads otherwise spin at every barrier; on a small machine
+            # where the window (or anything else) also wants a core, a CPU run then
+            # crawls (measured: 60 ms -> 5 s per iteration on 2 cores with one busy).
+            environment.insert("OMP_WAIT_POLICY", "PASSIVE")
         for key, value in (env or {}).items():
             environment.insert(key, value)
         process.setProcessEnvironment(environment)
