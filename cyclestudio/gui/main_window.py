@@ -1,5 +1,5 @@
-"""The main window: a page list on the left (Datasets, Training, Settings), projects in
-the File menu, notifications when a run ends."""
+"""The main window: a page list on the left (Datasets, Training, Convert, Settings),
+projects in the File menu, notifications when a run or a conversion ends."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from cyclestudio.errors import UserError
+from cyclestudio.gui.convert_page import ConvertPage
 from cyclestudio.gui.datasets_page import DatasetsPage
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.registry import Registry
@@ -33,7 +34,7 @@ from cyclestudio.gui.theme import apply_theme, is_dark
 from cyclestudio.gui.training_page import TrainingPage
 from cyclestudio.project import PROJECT_FILE, Project
 
-PAGES = ("Datasets", "Training", "Settings")
+PAGES = ("Datasets", "Training", "Convert", "Settings")
 REFRESH_DELAY_MS = 800  # ask the plugin and device workers once the window is up
 
 
@@ -65,7 +66,7 @@ def app_icon() -> QIcon:
 
 
 class MainWindow(QMainWindow):
-    """Projects, the three pages, and notifications."""
+    """Projects, the pages, and notifications."""
 
     def __init__(self, settings: Settings | None = None, refresh: bool = True) -> None:
         super().__init__()
@@ -83,13 +84,17 @@ class MainWindow(QMainWindow):
         self.settings_page = SettingsPage(self.settings, self.registry)
         self.settings_page.theme_changed.connect(self.set_theme)
         self.training.run_ended.connect(self.notify)
+        self.convert = ConvertPage(self.settings)
+        self.convert.job_ended.connect(self.notify)
+        # A finished or stopped run is a model the Convert page can use.
+        self.training.run_ended.connect(lambda *_: self.convert.refresh_models())
 
         self.nav = QListWidget()
         self.nav.addItems(list(PAGES))
         self.nav.setFixedWidth(140)
         self.nav.setStyleSheet("QListWidget::item { padding: 8px 6px; }")
         self.stack = QStackedWidget()
-        for page in (self.datasets, self.training, self.settings_page):
+        for page in (self.datasets, self.training, self.convert, self.settings_page):
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
 
@@ -165,6 +170,7 @@ class MainWindow(QMainWindow):
         self.project = project
         self.datasets.set_project(project)
         self.training.set_project(project)
+        self.convert.set_project(project)
         if project is None:
             self.setWindowTitle("cyclestudio")
             self.project_label.setText("No project.\nFile ▸ New or Open.")
@@ -313,6 +319,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         # Stop the run so it saves a checkpoint; it can be resumed next time.
         self.training.shutdown()
+        self.convert.shutdown()
+        self.registry.stop()
         self.datasets.stop()
         if self.demo_runner is not None and self.demo_runner.running():
             self.demo_runner.ended.disconnect(self._demo_made)  # no dialog while closing

@@ -60,6 +60,12 @@ class Registry(QObject):
         self._queries.append(query)
         query.start()
 
+    def stop(self) -> None:
+        """End queries still running (the window is closing)."""
+        for query in list(self._queries):
+            query.process.kill()
+            query.process.waitForFinished(2000)
+
     def _got_plugins(self, result: object, error: str) -> None:
         if not isinstance(result, dict) or "generators" not in result:
             self.failed.emit(error or "the plugin list was not understood")

@@ -44,6 +44,7 @@ class Settings:
     recent_projects: list[str] = field(default_factory=list)
     default_device: str = "auto"
     output_folder: str = ""  # empty: runs go into the project's runs/ folder
+    convert_folder: str = ""  # empty: the Convert page writes into the project's translated/
     theme: str = "system"
     demo_offered: bool = False
 

@@ -1,4 +1,4 @@
-"""The Settings page: default device, output folder, theme (saved at once)."""
+"""The Settings page: default device, output folders, theme (saved at once)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,16 @@ class SettingsPage(QWidget):
         output_row = QHBoxLayout()
         output_row.addWidget(self.output, 1)
         output_row.addWidget(browse)
+        self.convert_output = QLineEdit(settings.convert_folder)
+        self.convert_output.setPlaceholderText("inside the project (translated/)")
+        self.convert_output.setToolTip("Where the Convert page writes translated images; "
+                                       "empty: the project's translated/ folder")
+        self.convert_output.editingFinished.connect(self._convert_output_edited)
+        browse_convert = QPushButton("Choose…")
+        browse_convert.clicked.connect(self._browse_convert)
+        convert_row = QHBoxLayout()
+        convert_row.addWidget(self.convert_output, 1)
+        convert_row.addWidget(browse_convert)
         self.theme = QComboBox()
         for value, text in zip(THEMES, ("Follow the system", "Light", "Dark"), strict=True):
             self.theme.addItem(text, value)
@@ -48,8 +58,10 @@ class SettingsPage(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.output.setMinimumWidth(420)
+        self.convert_output.setMinimumWidth(420)
         form.addRow("Default device", self.device)
-        form.addRow("Output folder", output_row)
+        form.addRow("Output folder for runs", output_row)
+        form.addRow("Translated images", convert_row)
         form.addRow("Theme", self.theme)
         where = QLabel(f"Settings are stored in {config_dir() / 'settings.json'}")
         where.setStyleSheet("color: gray")
@@ -90,6 +102,16 @@ class SettingsPage(QWidget):
         if folder:
             self.output.setText(folder)
             self._output_edited()
+
+    def _convert_output_edited(self) -> None:
+        self.settings.convert_folder = self.convert_output.text().strip()
+        self.settings.save()
+
+    def _browse_convert(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for translated images")
+        if folder:
+            self.convert_output.setText(folder)
+            self._convert_output_edited()
 
     def _theme_chosen(self, _: int) -> None:
         self.settings.theme = str(self.theme.currentData())

@@ -1,0 +1,148 @@
+"""The Convert page: drop images, the real `cyclestudio translate` worker converts them,
+the results list says what happened to each file, and the last one is previewed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from cyclestudio.gui.convert_page import model_domains, shipped_demo_model
+from cyclestudio.gui.main_window import MainWindow
+from cyclestudio.project import Project
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder with a checkpoint of tiny random generators (horse ↔ zebra), made in
+    another process so this one never imports torch."""
+    run = tmp_path_factory.mktemp("runs") / "run-tiny"
+    code = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+            "from pathlib import Path\nfrom model_helpers import make_run\n"
+            f"make_run(Path({str(run)!r}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return run
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, tiny_run):
+    w = MainWindow(refresh=False)
+    qtbot.addWidget(w)
+    w.show()
+    project = Project.create(tmp_path / "project", a_name="horse", b_name="zebra")
+    project.add_run(tiny_run)
+    project.save()
+    w.open_project(project.folder)
+    w.show_page("Convert")
+    yield w
+    w.close()
+
+
+def drop(widget, paths: list[Path]) -> None:
+    """Drag files/folders from a file manager and drop them on ``widget``."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = widget.rect().center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(widget, QDropEvent(pos, Qt.DropAction.CopyAction, mime,
+                                              Qt.MouseButton.LeftButton,
+                                              Qt.KeyboardModifier.NoModifier))
+
+
+def test_dropped_images_are_translated_listed_and_previewed_and_a_bad_one_says_why(
+        window, qtbot, tmp_path, tiny_run):
+    page = window.convert
+    assert page.isVisible()
+    page.choose_model(tiny_run)  # a run of the project, listed as "Run run-tiny"
+    assert page.model.currentText() == "Run run-tiny"
+    assert page.direction.currentText() == "A → B (horse → zebra)"
+    page.direction.setCurrentIndex(page.direction.findData("b2a"))
+    out = tmp_path / "converted"
+    page.output.setText(str(out))
+    page.format.setCurrentIndex(page.format.findData("png"))
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    for i, size in enumerate([(40, 32), (33, 47), (64, 64)]):
+        Image.new("RGB", size, (40 * i, 120, 200)).save(inputs / f"photo_{i}.jpg")
+    (inputs / "notes.png").write_bytes(b"this is not a png")
+
+    with qtbot.waitSignal(page.job_ended, timeout=120000) as ended:
+        drop(page.drop_area, sorted(inputs.iterdir()))
+        assert page.stop_button.isEnabled() and not page.setup.isEnabled()
+    assert ended.args[0] is False and ended.args[1] == "Conversion finished"
+    assert window.notifications[-1] == ("Conversion finished",
+                                        "3 translated, 0 skipped, 1 failed")
+
+    outputs = sorted(p.name for p in out.iterdir())
+    assert outputs == ["photo_0_horse.png", "photo_1_horse.png", "photo_2_horse.png"]
+    with Image.open(out / "photo_1_horse.png") as im:
+        assert im.size == (33, 47)
+    rows = {Path(r.input).name: r for r in page.results.results}
+    assert {n: r.status for n, r in rows.items()} == {
+        "notes.png": "failed", "photo_0.jpg": "translated", "photo_1.jpg": "translated",
+        "photo_2.jpg": "translated"}
+    assert rows["notes.png"].reason == "not an image PIL can read"
+    bad = page.results.index(list(rows).index("notes.png"), 2)
+    assert page.results.data(bad, Qt.ItemDataRole.DisplayRole) == "not an image PIL can read"
+    assert page.results.rowCount() == 4
+    assert "3 translated, 0 skipped, 1 failed" in page.status.text()
+    assert str(out) in page.output_link.text()
+    assert page.bar.value() == page.bar.maximum()
+    qtbot.waitUntil(lambda: page.shown_preview() is not None, timeout=10000)
+    before, after = page.shown_preview()
+    assert before.startswith("before: photo_") and after.startswith("after: photo_")
+    assert not page.stop_button.isEnabled() and page.setup.isEnabled()
+
+
+def test_a_model_that_cannot_be_loaded_is_explained(window, qtbot, tmp_path):
+    page = window.convert
+    broken = tmp_path / "broken.csmodel"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    page.choose_model(broken)
+    assert model_domains(broken) is None
+    assert page.direction.currentText() == "A → B (horse → zebra)"  # the project's names
+    image = tmp_path / "one.png"
+    Image.new("RGB", (20, 20)).save(image)
+    with qtbot.waitSignal(page.job_ended, timeout=120000) as ended:
+        page.convert([image])
+    assert ended.args[:2] == [False, "Conversion failed"]
+    assert "translator failed" in page.status.text()
+    assert not (page.out_dir / "one_B.png").exists()
+
+
+def test_the_shipped_demo_model_is_offered_with_its_domain_names(window):
+    demo = shipped_demo_model()
+    page = window.convert
+    if demo is None:  # an install without the model offers the project's runs only
+        assert page.model.findData(None) < 0 and page.model.itemText(0).startswith("Run ")
+        return
+    assert page.model.itemData(0) == str(demo)
+    names = model_domains(demo)
+    assert names is not None and page.model.itemText(0) == f"Demo model ({names[0]} ↔ {names[1]})"
+    page.model.setCurrentIndex(0)
+    assert page.direction.itemText(1) == f"B → A ({names[1]} → {names[0]})"
+
+
+def test_the_output_folder_defaults_to_the_settings_then_the_project(window, tmp_path):
+    page = window.convert
+    assert Path(page.output.text()) == window.project.folder / "translated"
+    window.settings_page.convert_output.setText(str(tmp_path / "elsewhere"))
+    window.settings_page._convert_output_edited()
+    window.open_project(window.project.folder)
+    assert Path(page.output.text()) == tmp_path / "elsewhere"
+    args = page.translate_arguments([tmp_path / "x.png"])
+    assert args[args.index("--out") + 1] == str(tmp_path / "elsewhere")
+    assert args[-1] == "--events" and "--direction" in args
