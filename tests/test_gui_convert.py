@@ -146,3 +146,23 @@ def test_the_output_folder_defaults_to_the_settings_then_the_project(window, tmp
     args = page.translate_arguments([tmp_path / "x.png"])
     assert args[args.index("--out") + 1] == str(tmp_path / "elsewhere")
     assert args[-1] == "--events" and "--direction" in args
+
+
+def test_stop_ends_the_conversion_between_files(window, qtbot, tmp_path, tiny_run):
+    page = window.convert
+    page.choose_model(tiny_run)
+    page.output.setText(str(tmp_path / "out"))
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        Image.new("RGB", (64, 64), (i, 100, 200)).save(folder / f"{i:03d}.png")
+    page.convert([folder])
+    qtbot.waitUntil(lambda: page.results.rowCount() >= 1, timeout=120000)
+    with qtbot.waitSignal(page.job_ended, timeout=60000) as ended:
+        page.stop_button.click()
+        assert not page.stop_button.isEnabled()
+    assert ended.args[1] == "Conversion stopped"
+    done = page.results.rowCount()
+    assert 1 <= done < 150
+    assert page.status.text().startswith("Stopped:")
+    assert len(list((tmp_path / "out").rglob("*.png"))) == done  # each one finished
