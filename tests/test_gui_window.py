@@ -219,3 +219,22 @@ def test_a_worker_that_dies_shows_why_and_offers_resume(window, qtbot, tmp_path,
     assert t.plot.points() == 6
     assert window.notifications[-1][0] == "Training failed"
     assert t.state == "idle" and t.start_button.isEnabled()
+
+
+def test_the_dark_theme_darkens_the_window_and_the_plot_and_system_brings_it_back(
+        window, qtbot):
+    page = window.settings_page
+    plot = window.training.plot.plot
+
+    def window_lightness() -> int:
+        return window.palette().window().color().lightness()
+
+    try:
+        page.theme.setCurrentIndex(page.theme.findData("dark"))
+        qtbot.waitUntil(lambda: window_lightness() < 128, timeout=5000)
+        assert window.palette().text().color().lightness() > 128  # readable text
+        assert plot.backgroundBrush().color().lightness() < 128
+    finally:
+        page.theme.setCurrentIndex(page.theme.findData("system"))
+    qtbot.waitUntil(lambda: window_lightness() > 128, timeout=5000)  # offscreen is light
+    assert plot.backgroundBrush().color().lightness() > 128

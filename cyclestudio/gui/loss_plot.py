@@ -171,8 +171,8 @@ class LossPlot(QWidget):
         self.plot.setLabel("bottom", "iteration")
         self.plot.setLabel("left", "loss")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.addLegend(offset=(-10, 10))
 
+        # The coloured check boxes are the legend (a legend on the plot hid the curves).
         self.toggle_row = QHBoxLayout()
         self.toggle_row.addWidget(QLabel("Show:"))
         self.toggle_row.addStretch(1)
