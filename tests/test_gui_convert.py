@@ -98,6 +98,8 @@ def test_dropped_images_are_translated_listed_and_previewed_and_a_bad_one_says_w
     bad = page.results.index(list(rows).index("notes.png"), 2)
     assert page.results.data(bad, Qt.ItemDataRole.DisplayRole) == "not an image PIL can read"
     assert page.results.rowCount() == 4
+    # The first file that needs attention is selected, so it is in view.
+    assert [i.row() for i in page.table.selectionModel().selectedRows()] == [bad.row()]
     assert "3 translated, 0 skipped, 1 failed" in page.status.text()
     assert str(out) in page.output_link.text()
     assert page.bar.value() == page.bar.maximum()

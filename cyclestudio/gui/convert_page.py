@@ -231,8 +231,10 @@ class DropArea(QFrame):
         buttons.addWidget(self.add_folder)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
+        layout.addStretch(1)
         layout.addWidget(self.label)
         layout.addLayout(buttons)
+        layout.addStretch(1)
         self.setMinimumHeight(110)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
@@ -412,21 +414,26 @@ class ConvertPage(QWidget):
         self.table.setWordWrap(False)
         self.preview = BeforeAfter()
 
+        # Left: what to do and where it stands; the drop area takes the spare height,
+        # a big target. Right: the last image before/after above the per-file results.
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<h2>Convert</h2>"))
         left_layout.addWidget(self.setup)
-        left_layout.addWidget(self.drop_area)
+        left_layout.addWidget(self.drop_area, 1)
         left_layout.addLayout(progress_row)
         left_layout.addWidget(self.status)
         left_layout.addWidget(self.output_link)
-        left_layout.addWidget(self.table, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.preview)
+        right.addWidget(self.table)
+        right.setSizes([380, 420])
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.preview)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([640, 480])
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([560, 640])
         QVBoxLayout(self).addWidget(splitter)
 
         self._format_chosen(0)
@@ -681,6 +688,11 @@ class ConvertPage(QWidget):
                                 f"{reason.replace(chr(10), '<br>')}")
             self.status.setToolTip(log)
             self.job_ended.emit(False, "Conversion failed", reason.splitlines()[0])
+        problem = next((i for i, r in enumerate(self.results.results)
+                        if r.status != "translated"), None)
+        if problem is not None:  # show the first file that needs attention
+            self.table.selectRow(problem)
+            self.table.scrollTo(self.results.index(problem, 0))
         self._update_buttons()
         if self.pending and not self.stopping:
             self._start_next()
