@@ -128,9 +128,29 @@ def main() -> int:
         t.stop()
         spin(app, 60, until=lambda: t.state == "idle")
 
+        c = window.convert
+        window.show_page("Convert")
+        c.refresh_models()  # the demo model if this install ships it, else the run above
+        c.model.setCurrentIndex(0)
+        inputs = [project.folder / "data" / "testA"]
+        if not inputs[0].is_dir():
+            inputs = [project.folder / "day"]
+        broken = work / "scan_0042.jpg"
+        broken.write_bytes(b"\xff\xd8\xff\xe0 cut short")
+        c.convert([broken, *inputs])
+        spin(app, 120, until=lambda: not c.runner.running() and c.results.rowCount() > 0)
+        spin(app, 10, until=lambda: c.shown_preview() is not None)
+        spin(app, 1)
+        window.grab().save(str(out / "convert.png"))
+
         window.show_page("Settings")
         spin(app, 1)
         window.grab().save(str(out / "settings.png"))
+
+        window.settings_page.theme.setCurrentIndex(window.settings_page.theme.findData("dark"))
+        window.show_page("Training")
+        spin(app, 1.5)
+        window.grab().save(str(out / "training-dark.png"))
         window.close()
         print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
         return 0

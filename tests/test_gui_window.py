@@ -234,6 +234,9 @@ def test_the_dark_theme_darkens_the_window_and_the_plot_and_system_brings_it_bac
         qtbot.waitUntil(lambda: window_lightness() < 128, timeout=5000)
         assert window.palette().text().color().lightness() > 128  # readable text
         assert plot.backgroundBrush().color().lightness() < 128
+        for widget in (window.nav, window.convert.table):  # as drawn, below the items
+            image = widget.grab().toImage()
+            assert image.pixelColor(image.width() // 2, image.height() - 8).lightness() < 128
     finally:
         page.theme.setCurrentIndex(page.theme.findData("system"))
     qtbot.waitUntil(lambda: window_lightness() > 128, timeout=5000)  # offscreen is light

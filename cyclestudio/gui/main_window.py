@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -92,7 +92,11 @@ class MainWindow(QMainWindow):
         self.nav = QListWidget()
         self.nav.addItems(list(PAGES))
         self.nav.setFixedWidth(140)
-        self.nav.setStyleSheet("QListWidget::item { padding: 8px 6px; }")
+        # Row height by size hint, not a style sheet: a styled list kept its light
+        # colours when the theme switched to dark.
+        self.nav.setSpacing(4)
+        for i in range(self.nav.count()):
+            self.nav.item(i).setSizeHint(QSize(0, 26))
         self.stack = QStackedWidget()
         for page in (self.datasets, self.training, self.convert, self.settings_page):
             self.stack.addWidget(page)
