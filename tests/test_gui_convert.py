@@ -168,3 +168,22 @@ def test_stop_ends_the_conversion_between_files(window, qtbot, tmp_path, tiny_ru
     assert 1 <= done < 150
     assert page.status.text().startswith("Stopped:")
     assert len(list((tmp_path / "out").rglob("*.png"))) == done  # each one finished
+
+
+def test_images_dropped_during_a_conversion_are_converted_next(window, qtbot, tmp_path,
+                                                               tiny_run):
+    page = window.convert
+    page.choose_model(tiny_run)
+    page.output.setText(str(tmp_path / "out"))
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    Image.new("RGB", (24, 24), (200, 10, 10)).save(first)
+    Image.new("RGB", (24, 24), (10, 10, 200)).save(second)
+    ends: list[str] = []
+    page.job_ended.connect(lambda ok, title, message: ends.append(message))
+    page.convert([first])
+    page.convert([second])  # the first job is still starting: this one waits
+    assert page.pending == [second] and "1 waiting" in page.status.text()
+    qtbot.waitUntil(lambda: len(ends) == 2, timeout=120000)
+    assert ends == ["1 translated, 0 skipped, 0 failed"] * 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first_zebra.png",
+                                                                   "second_zebra.png"]
