@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "export": "cyclestudio.jobs.export",
     "demo": "cyclestudio.jobs.demo",
     "eval": "cyclestudio.jobs.eval",
+    "watch": "cyclestudio.jobs.watch",
 }
 
 
