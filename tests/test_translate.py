@@ -294,3 +294,13 @@ def test_running_out_of_memory_retries_with_smaller_tiles(model, monkeypatch):
     assert all(h * w * n <= 100 * 100 for n, _, h, w in calls[-3:])
     # Statistics come from a downscaled copy when memory is this short: close, not equal.
     assert 10 * np.log10(1 / np.mean((out - expected) ** 2)) > 25
+
+
+def test_compiled_generator_gives_the_same_translation(model):
+    eager = load_translator(model, "cpu", precision="fp32")
+    compiled = load_translator(model, "cpu", precision="fp32", compile=True)
+    images = [noise(32, 48, seed=s) for s in range(2)]
+    for a, b in zip(eager.translate_batch(images), compiled.translate_batch(images), strict=True):
+        assert np.allclose(a, b, atol=1e-4)
+    # Either compiled, or (no compiler here) fell back to eager and said why.
+    assert compiled._compiled or compiled.compile_error

@@ -205,6 +205,7 @@ class Translator:
         precision: str = "auto",
         channels_last: bool | None = None,
         memory_budget: int | None = None,
+        compile: bool = False,
     ) -> None:
         self.model = model
         self.info = model.info
@@ -225,6 +226,12 @@ class Translator:
             self._nets[direction] = net
         budget = memory_budget or min(available_memory(device) // 3, 2 << 30)
         self.memory_budget = int(budget)
+        # torch.compile fuses norm, activation and padding around the convolutions
+        # (about 1.3x on a 2-core CPU) but costs ~30 s the first time (cached on disk
+        # after); it is used for whole images only, where shapes repeat.
+        self.compile = compile
+        self._compiled: dict[str, Any] = {}
+        self.compile_error: str | None = None
 
     # -- sizes ---------------------------------------------------------------------------
 
@@ -299,8 +306,21 @@ class Translator:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            y = net(x)[:, :, top:top + h, left:left + w].float()
+            y = self._forward(direction, net, x)[:, :, top:top + h, left:left + w].float()
             return y.add_(1).mul_(0.5).clamp_(0, 1)
+
+    def _forward(self, direction: str, net: nn.Module, x: Tensor) -> Tensor:
+        whole = all(n.mode == "native" for n in self._norms[direction])
+        if not (self.compile and whole and self.compile_error is None):
+            return net(x)
+        compiled = self._compiled.get(direction)
+        if compiled is None:
+            compiled = self._compiled[direction] = torch.compile(net)
+        try:
+            return compiled(x)
+        except Exception as exc:  # noqa: BLE001 - no compiler, unsupported op: run eagerly
+            self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            return net(x)
 
     def translate_batch(
         self, images: Sequence[np.ndarray], direction: str = "a2b"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 from collections import deque
@@ -45,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto: fp16 on CUDA, bf16 on CPUs that run it natively, else fp32")
+    p.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                   help="torch.compile the generator: faster per image, ~30 s to compile the "
+                   "first time; auto: on for CPU batches of 64 images or more")
     p.add_argument("--batch-size", type=int, default=4, metavar="N",
                    help="images of equal size translated together (default 4)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
@@ -326,6 +330,9 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     items, skipped = plan_items([Path(i) for i in args.inputs], out_dir, suffix, args.format,
                                 args.overwrite)
+    translator.compile = args.compile == "on" or (
+        args.compile == "auto" and translator.device.type == "cpu" and len(items) >= 64
+        and any(shutil.which(cc) for cc in ("c++", "g++", "clang++", "cl")))
     control = Control(read_stdin=args.events)
     control.install_signal_handlers()
     total = len(items) + len(skipped)
@@ -375,6 +382,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings(args.direction, args.format, args.quality, tile, args.batch_size)
     finished = translate_items(translator, items, settings, on_outcome, should_stop)
+    if translator.compile_error:
+        reporter.emit("warning", message="torch.compile failed; translated without it",
+                      hint=translator.compile_error)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("translated", "skipped", "failed")}
     if finished:
         reporter.emit("finished", **counts, seconds=round(time.perf_counter() - started, 2))
