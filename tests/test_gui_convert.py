@@ -167,6 +167,7 @@ def test_stop_ends_the_conversion_between_files(window, qtbot, tmp_path, tiny_ru
     done = page.results.rowCount()
     assert 1 <= done < 150
     assert page.status.text().startswith("Stopped:")
+    assert page.watch.isEnabled() and page.setup.isEnabled()  # ready for the next job
     assert len(list((tmp_path / "out").rglob("*.png"))) == done  # each one finished
 
 
@@ -187,3 +188,36 @@ def test_images_dropped_during_a_conversion_are_converted_next(window, qtbot, tm
     assert ends == ["1 translated, 0 skipped, 0 failed"] * 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first_zebra.png",
                                                                    "second_zebra.png"]
+
+
+def test_watching_a_folder_translates_images_as_they_arrive_until_turned_off(
+        window, qtbot, tmp_path, tiny_run):
+    page = window.convert
+    page.choose_model(tiny_run)
+    page.output.setText(str(tmp_path / "out"))
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    page.watch_folder.setText(str(hot))
+    page.watch.setChecked(True)  # runs `cyclestudio watch MODEL --in hot --out out`
+    assert page.runner.args[:4] == ["watch", str(tiny_run), "--in", str(hot)]
+    qtbot.waitUntil(lambda: page.status.text().startswith("Watching"), timeout=120000)
+    assert not page.drop_area.isEnabled() and page.watch.isEnabled()
+    # A camera or scanner writes a file under a temporary name, then renames it.
+    Image.new("RGB", (30, 20), (90, 160, 40)).save(hot / "arrived.part", format="PNG")
+    (hot / "arrived.part").rename(hot / "arrived.png")
+    qtbot.waitUntil(lambda: page.results.rowCount() == 1, timeout=60000)
+    assert page.results.results[0].status == "translated"
+    assert (tmp_path / "out" / "arrived_zebra.png").exists()
+    with qtbot.waitSignal(page.job_ended, timeout=60000) as ended:
+        page.watch.setChecked(False)
+    assert ended.args[1:] == ["Watching stopped", "1 translated, 0 skipped, 0 failed"]
+    assert page.status.text().startswith("Stopped watching")
+    assert page.drop_area.isEnabled() and page.watch.isEnabled() and page.setup.isEnabled()
+
+
+def test_watching_needs_a_folder(window):
+    page = window.convert
+    page.watch_folder.setText("")
+    page.watch.setChecked(True)
+    assert not page.watch.isChecked() and not page.runner.running()
+    assert "folder to watch" in page.status.text()

@@ -4,6 +4,8 @@ Dropping files or folders on the page (or picking them) runs
 ``python -m cyclestudio translate MODEL INPUT... --out DIR --direction D --events``
 through JobRunner, so the window stays torch-free and a crash in the translator takes
 nothing else with it. Inputs dropped while a job runs wait for it and go next.
+"Watch a folder" runs ``cyclestudio watch MODEL --in DIR --out OUT ... --events`` the
+same way: each image that lands in DIR is translated and listed until it is turned off.
 """
 
 from __future__ import annotations
@@ -327,6 +329,7 @@ class ConvertPage(QWidget):
         self.pending: list[Path] = []
         self.out_dir: Path | None = None
         self.stopping = False
+        self.mode = "convert"  # or "watch": what the runner is running
         self.runner = JobRunner(self)
         self.runner.events.connect(self._events)
         self.runner.ended.connect(self._ended)
@@ -379,6 +382,20 @@ class ConvertPage(QWidget):
         form.addRow("", self.overwrite)
         self.setup = QWidget()
         self.setup.setLayout(form)
+        self.watch = QCheckBox("Watch a folder:")
+        self.watch.setToolTip("Translate every image that arrives in this folder (and its "
+                              "subfolders) until this is turned off")
+        self.watch.toggled.connect(self._watch_toggled)
+        self.watch_folder = QLineEdit()
+        self.watch_folder.setPlaceholderText("a folder to watch")
+        browse_watch = QPushButton("Choose…")
+        browse_watch.clicked.connect(self._browse_watch)
+        self.watch_row = QWidget()
+        watch_layout = QHBoxLayout(self.watch_row)
+        watch_layout.setContentsMargins(0, 0, 0, 0)
+        watch_layout.addWidget(self.watch)
+        watch_layout.addWidget(self.watch_folder, 1)
+        watch_layout.addWidget(browse_watch)
 
         # -- dropping, progress and results ------------------------------------------------
         self.drop_area = DropArea()
@@ -420,6 +437,7 @@ class ConvertPage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<h2>Convert</h2>"))
         left_layout.addWidget(self.setup)
+        left_layout.addWidget(self.watch_row)
         left_layout.addWidget(self.drop_area, 1)
         left_layout.addLayout(progress_row)
         left_layout.addWidget(self.status)
@@ -543,21 +561,37 @@ class ConvertPage(QWidget):
         if folder:
             self.convert([Path(folder)])
 
+    def _browse_watch(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder to watch",
+                                                  self.watch_folder.text())
+        if folder:
+            self.watch_folder.setText(folder)
+
     # -- running ----------------------------------------------------------------------
-    def translate_arguments(self, inputs: list[Path]) -> list[str]:
-        """The `cyclestudio translate` command line for ``inputs`` (without the program)."""
-        model = self.model_path()
-        assert model is not None
-        args = ["translate", str(model), *[str(p) for p in inputs],
-                "--out", self.output.text().strip() or str(self.default_output()),
+    def _common_arguments(self) -> list[str]:
+        args = ["--out", self.output.text().strip() or str(self.default_output()),
                 "--direction", str(self.direction.currentData() or "a2b"),
                 "--format", str(self.format.currentData())]
         if self.format.currentData() in ("jpg", "webp"):
             args += ["--quality", str(self.quality.value())]
-        if self.overwrite.isChecked():
-            args.append("--overwrite")
         if self.settings.default_device != "auto":
             args += ["--device", self.settings.default_device]
+        return args
+
+    def watch_arguments(self, folder: Path) -> list[str]:
+        """The `cyclestudio watch` command line for ``folder`` (without the program)."""
+        model = self.model_path()
+        assert model is not None
+        return ["watch", str(model), "--in", str(folder), *self._common_arguments(),
+                "--events"]
+
+    def translate_arguments(self, inputs: list[Path]) -> list[str]:
+        """The `cyclestudio translate` command line for ``inputs`` (without the program)."""
+        model = self.model_path()
+        assert model is not None
+        args = ["translate", str(model), *[str(p) for p in inputs], *self._common_arguments()]
+        if self.overwrite.isChecked():
+            args.append("--overwrite")
         args.append("--events")
         return args
 
@@ -570,6 +604,10 @@ class ConvertPage(QWidget):
             return
         if self.model_path() is None:
             self.status.setText("Choose a model first (Choose… next to Model).")
+            return
+        if self.mode == "watch" and self.runner.running():
+            self.status.setText("Watching a folder: turn the watch off to convert other "
+                                "images, or put them in the watched folder.")
             return
         not_images = [p for p in inputs if p.is_file() and not is_image_name(p)]
         if not_images and len(not_images) == len(inputs):
@@ -587,19 +625,44 @@ class ConvertPage(QWidget):
         inputs, self.pending = self.pending, []
         if not inputs:
             return
+        what = inputs[0].name + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")
+        self._start("convert", self.translate_arguments(inputs),
+                    f"Starting the translator for {what}…")
+
+    def _start(self, mode: str, args: list[str], message: str) -> None:
+        self.mode = mode
         self.results.clear()
         self.preview.clear()
         self.stopping = False
-        args = self.translate_arguments(inputs)
         self.out_dir = Path(args[args.index("--out") + 1])
         self.output_link.setText(
             f"Output: <a href='{QUrl.fromLocalFile(str(self.out_dir)).toString()}'>"
             f"{self.out_dir}</a>")
         self.bar.setRange(0, 0)  # busy until the worker counts the inputs
-        what = inputs[0].name + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")
-        self.status.setText(f"Starting the translator for {what}…")
+        self.status.setText(message)
         self.runner.start(args)
         self._update_buttons()
+
+    def _watch_toggled(self, on: bool) -> None:
+        if not on:
+            if self.mode == "watch":
+                self.stop()
+            return
+        folder = Path(self.watch_folder.text().strip()).expanduser()
+        problem = None
+        if self.runner.running():
+            problem = "Wait for the conversion to end (or Stop it) first."
+        elif self.model_path() is None:
+            problem = "Choose a model first (Choose… next to Model)."
+        elif not self.watch_folder.text().strip() or not folder.is_dir():
+            problem = "Choose an existing folder to watch."
+        if problem:
+            self.status.setText(problem)
+            self.watch.blockSignals(True)
+            self.watch.setChecked(False)
+            self.watch.blockSignals(False)
+            return
+        self._start("watch", self.watch_arguments(folder), f"Starting to watch {folder}…")
 
     def stop(self) -> None:
         """Stop after the current image; waiting inputs are dropped."""
@@ -631,6 +694,10 @@ class ConvertPage(QWidget):
                                       str(e.get("status", "failed")), e.get("reason")))
             elif kind == "progress":
                 progress = e
+            elif kind == "started" and self.mode == "watch":
+                self.status.setText(f"Watching {e.get('watching', '')} on "
+                                    f"{e.get('device', '?')}: new images are translated "
+                                    "as they arrive.")
             elif kind == "started":
                 total = int(e.get("total") or 0)
                 self.bar.setRange(0, max(total, 1))
@@ -651,12 +718,16 @@ class ConvertPage(QWidget):
 
     def _show_progress(self, e: dict[str, Any]) -> None:
         done, total = int(e.get("done") or 0), int(e.get("total") or 0)
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(min(done, max(total, 1)))
-        parts = [f"{done:,} / {total:,}"]
+        if self.mode == "watch":  # no end: the bar stays busy, the line counts
+            parts = [f"Watching: {done:,} image(s) so far"]
+        else:
+            self.bar.setRange(0, max(total, 1))
+            self.bar.setValue(min(done, max(total, 1)))
+            parts = [f"{done:,} / {total:,}"]
         if e.get("images_per_s") is not None:
             parts.append(f"{float(e['images_per_s']):.1f} images/s")
-        parts.append(f"ETA {format_duration(e.get('eta_s'))}")
+        if self.mode != "watch":
+            parts.append(f"ETA {format_duration(e.get('eta_s'))}")
         counts = self.results.counts()
         parts.append(f"{counts['translated']} translated, {counts['skipped']} skipped, "
                      f"{counts['failed']} failed")
@@ -678,6 +749,9 @@ class ConvertPage(QWidget):
                 took = f" in {seconds:.1f} s" if seconds < 60 else f" in {format_duration(seconds)}"
             self.status.setText(f"Done{took}: {summary}.")
             self.job_ended.emit(counts["failed"] == 0, "Conversion finished", summary)
+        elif kind == "stopped" and self.mode == "watch":
+            self.status.setText(f"Stopped watching: {summary}.")
+            self.job_ended.emit(counts["failed"] == 0, "Watching stopped", summary)
         elif kind == "stopped":
             self.status.setText(f"Stopped: {summary}.")
             self.job_ended.emit(True, "Conversion stopped", summary)
@@ -688,13 +762,19 @@ class ConvertPage(QWidget):
                                 f"{reason.replace(chr(10), '<br>')}")
             self.status.setToolTip(log)
             self.job_ended.emit(False, "Conversion failed", reason.splitlines()[0])
+        if self.watch.isChecked():  # the watch ended (stopped, or it failed)
+            self.watch.blockSignals(True)
+            self.watch.setChecked(False)
+            self.watch.blockSignals(False)
         problem = next((i for i, r in enumerate(self.results.results)
                         if r.status != "translated"), None)
         if problem is not None:  # show the first file that needs attention
             self.table.selectRow(problem)
             self.table.scrollTo(self.results.index(problem, 0))
+        start_next = bool(self.pending) and not self.stopping
+        self.stopping = False
         self._update_buttons()
-        if self.pending and not self.stopping:
+        if start_next:
             self._start_next()
 
     # -- the before/after preview, decoded off the UI thread ---------------------------
@@ -724,6 +804,12 @@ class ConvertPage(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.runner.running()
+        watching = busy and self.mode == "watch"
         self.stop_button.setEnabled(busy and not self.stopping)
         self.setup.setEnabled(not busy)
-        self.drop_area.setEnabled(self.model_path() is not None)
+        self.watch.setEnabled((not busy or watching) and not self.stopping)
+        self.watch_folder.setEnabled(not busy)
+        self.drop_area.setEnabled(self.model_path() is not None and not watching)
+        self.drop_area.label.setText(
+            "Watching a folder: images put there are translated as they arrive"
+            if watching else "Drop images or folders here to translate them")
