@@ -237,7 +237,7 @@ class DomainPanel(QWidget):
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setModel(self.model)
         self.view.setIconSize(QSize(SIZE, SIZE))
-        self.view.setGridSize(QSize(SIZE + 16, SIZE + 28))
+        self.view.setGridSize(QSize(SIZE + 12, SIZE + 28))
         self.view.setUniformItemSizes(True)
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(500)
