@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cyclestudio.gui.app import main as app_main
 
         return app_main()
+    # torch's OpenMP threads otherwise spin while they wait: on a CPU shared with
+    # the app or another job, a training step then takes many times longer.
+    # Read once when torch loads, so it must be set before any job imports torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

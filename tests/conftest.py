@@ -8,6 +8,9 @@ import pytest
 
 # Qt tests run without a display; set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# As the CLI does: OpenMP threads that spin while waiting starve the worker processes
+# the tests start on a 2-core machine. Set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(autouse=True)
