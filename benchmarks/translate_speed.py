@@ -108,7 +108,8 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="1 is translate's CPU default (batching measured slower on CPU)")
     args = parser.parse_args()
 
     from cyclestudio.core.translate import cpu_has_fast_bf16

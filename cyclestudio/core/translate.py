@@ -317,7 +317,8 @@ class Translator:
         if compiled is None:
             compiled = self._compiled[direction] = torch.compile(net)
         try:
-            return compiled(x)
+            # One image at a time keeps a single compiled shape per image size.
+            return torch.cat([compiled(x[i:i + 1]) for i in range(x.shape[0])])
         except Exception as exc:  # noqa: BLE001 - no compiler, unsupported op: run eagerly
             self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             return net(x)
