@@ -25,6 +25,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
     parser.add_argument("--iterations", type=int, default=4000)
     parser.add_argument("--out", type=Path, default=HERE / "demo.csmodel")
+    parser.add_argument("--upsample", default="transposed", choices=("transposed", "resize"))
     args = parser.parse_args()
 
     from cyclestudio.core.demo import A_NAME, B_NAME, TRAIN_IMAGES, make_demo_data
@@ -40,6 +41,7 @@ def main() -> int:
         cli + ["train", "--a", str(data["A"]), "--b", str(data["B"]),
                "--a-name", A_NAME, "--b-name", B_NAME, "--out", str(run),
                "--generator", "resnet_6blocks", "--generator-option", "width=16",
+               "--generator-option", f"upsample={args.upsample}",
                "--discriminator-option", "width=32",
                "--size", "64", "--load-size", "72", "--iterations", str(args.iterations),
                "--epochs", str(epochs), "--decay-epochs", str(epochs // 2),
