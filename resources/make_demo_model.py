@@ -25,7 +25,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
     parser.add_argument("--iterations", type=int, default=4000)
     parser.add_argument("--out", type=Path, default=HERE / "demo.csmodel")
-    parser.add_argument("--upsample", default="transposed", choices=("transposed", "resize"))
+    parser.add_argument("--upsample", default="resize", choices=("transposed", "resize"))
     args = parser.parse_args()
 
     from cyclestudio.core.demo import A_NAME, B_NAME, TRAIN_IMAGES, make_demo_data

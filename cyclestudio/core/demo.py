@@ -112,7 +112,8 @@ The true mapping is a per-channel curve (see cyclestudio/core/demo.py), so a tra
 model can be scored against it:
 
   cyclestudio train --a data/A --b data/B --out runs/demo --generator resnet_6blocks \\
-      --generator-option width=16 --discriminator-option width=32 --size 64 \\
+      --generator-option width=16 --generator-option upsample=resize \\
+      --discriminator-option width=32 --size 64 \\
       --load-size 72 --epochs 4 --iterations 800 --device cpu
   cyclestudio translate runs/demo data/testA --out translated
   cyclestudio eval runs/demo --a data/testA --truth data/testA_truth
