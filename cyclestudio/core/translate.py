@@ -38,7 +38,7 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """auto: fp16 on CUDA, bf16 on a CPU with native bf16, fp32 elsewhere."""
+    """auto: bf16 on CUDA cards and CPUs that run it natively, fp32 elsewhere."""
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}", "use " + ", ".join(PRECISIONS))
     if precision == "fp32":
@@ -48,7 +48,9 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision == "fp16":
         return torch.float16
     if device.type == "cuda":
-        return torch.float16
+        # bf16 keeps fp32's range (fp16 can overflow inside instance norm); untested on
+        # real GPUs so far, so older cards without bf16 stay in fp32.
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     if device.type == "cpu" and cpu_has_fast_bf16():
         return torch.bfloat16
     return torch.float32

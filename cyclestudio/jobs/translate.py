@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "or a tile side in pixels")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="auto: fp16 on CUDA, bf16 on CPUs that run it natively, else fp32")
+                   help="auto: bf16 on CUDA cards and CPUs that run it natively, else fp32")
     p.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
                    help="torch.compile the generator: faster per image, ~30 s to compile the "
                    "first time; auto: on for CPU batches of 64 images or more")
