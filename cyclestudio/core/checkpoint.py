@@ -13,14 +13,13 @@ tensors), ``rng`` (torch CPU and CUDA states, the pool generator's state).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cyclestudio import __version__
+from cyclestudio.atomic import atomic_write
 from cyclestudio.errors import UserError
 
 FORMAT = "cyclestudio.checkpoint"
@@ -56,38 +55,14 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     A crash or kill at any moment leaves either the old checkpoint or the new one,
     never a half-written file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "cyclestudio_version": __version__,
         **state,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic_write(Path(path)) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -103,7 +78,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             "the file is damaged or was written by another program",
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UserError(f"{path} is not a cyclestudio checkpoint", "give a run folder or a model file")
+        raise UserError(
+            f"{path} is not a cyclestudio checkpoint", "give a run folder or a model file"
+        )
     if state.get("format_version", 0) > FORMAT_VERSION:
         raise UserError(
             f"{path} was written by a newer cyclestudio ({state.get('cyclestudio_version')})",

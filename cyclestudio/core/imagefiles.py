@@ -9,8 +9,6 @@ ICC and EXIF where the format allows, and renames a finished temp file into plac
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,14 +222,7 @@ def save_kwargs(pil_format: str, quality: int, picture: Picture) -> dict[str, ob
 def write_image_atomic(image: Image.Image, path: Path, pil_format: str,
                        **kwargs: object) -> None:
     """Encode to a hidden temp file beside ``path``, fsync, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=pil_format, **kwargs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from cyclestudio.atomic import atomic_write
+
+    with atomic_write(path) as f:
+        image.save(f, format=pil_format, **kwargs)

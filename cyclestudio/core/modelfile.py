@@ -13,8 +13,6 @@ works too; :func:`load_model` hides the difference.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,17 +171,10 @@ def export_model(run_dir: Path, out: Path | None = None) -> Path:
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write to a hidden temp file beside ``path``, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from cyclestudio.atomic import atomic_write
+
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def read_info(path: Path) -> ModelInfo:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from cyclestudio.atomic import atomic_write
 from cyclestudio.core.data import to_image
 
 GAP = 2
@@ -27,13 +26,5 @@ def grid_image(grid: torch.Tensor) -> Image.Image:
 
 def save_grid(grid: torch.Tensor, path: Path) -> None:
     """Write the grid as PNG atomically (the app may be reading the folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        grid_image(grid).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path)) as f:
+        grid_image(grid).save(f, format="PNG")
