@@ -86,7 +86,9 @@ class GANLoss:
         return loss * 0.5
 
 
-def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
+def gradient_penalty(
+    d: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator
+) -> Tensor:
     """WGAN-GP: (‖∇D(x̂)‖₂ − 1)² on random interpolates between real and fake."""
     alpha = torch.rand(real.size(0), 1, 1, 1, generator=generator).to(real.device)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
@@ -118,7 +120,10 @@ class CycleGAN:
     """Two generators, two discriminators, their optimisers and pools, on one device."""
 
     def __init__(
-        self, config: TrainConfig, device: torch.device, iterations_per_epoch: int,
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        iterations_per_epoch: int,
         reg: Registry | None = None,
     ) -> None:
         self.config, self.device = config, device
@@ -225,7 +230,9 @@ class CycleGAN:
             self.scaler.update()
 
         values = (d_A, g_A, cycle_A, idt_A, d_B, g_B, cycle_B, idt_B)
-        return dict(zip(LOSS_NAMES, torch.stack([v.detach().float() for v in values]).tolist(), strict=True))
+        return dict(
+            zip(LOSS_NAMES, torch.stack([v.detach().float() for v in values]).tolist(), strict=True)
+        )
 
     @torch.no_grad()
     def sample_grid(self, real_A: Tensor, real_B: Tensor) -> Tensor:
@@ -238,8 +245,14 @@ class CycleGAN:
             fake_B = self.G_A(real_A)
             fake_A = self.G_B(real_B)
             n = min(len(real_A), len(real_B))
-            cols = [real_A[:n], fake_B[:n], self.G_B(fake_B)[:n],
-                    real_B[:n], fake_A[:n], self.G_A(fake_A)[:n]]
+            cols = [
+                real_A[:n],
+                fake_B[:n],
+                self.G_B(fake_B)[:n],
+                real_B[:n],
+                fake_A[:n],
+                self.G_A(fake_A)[:n],
+            ]
             return torch.stack([c.float().cpu() for c in cols], 1)  # (N, 6, C, H, W)
         finally:
             self.G_A.train(was_training)
@@ -253,11 +266,15 @@ class CycleGAN:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         total, decay_start, step = self.schedule()
         return {
-            "nets": {k: {n: t.cpu() for n, t in v.state_dict().items()} for k, v in self.nets.items()},
+            "nets": {
+                k: {n: t.cpu() for n, t in v.state_dict().items()} for k, v in self.nets.items()
+            },
             "optimizers": {"G": _cpu(self.opt_G.state_dict()), "D": _cpu(self.opt_D.state_dict())},
             "schedulers": {
-                "policy": self.config.optim.lr_policy, "total": total,
-                "decay_start": decay_start, "step": step,
+                "policy": self.config.optim.lr_policy,
+                "total": total,
+                "decay_start": decay_start,
+                "step": step,
             },
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "pools": {"A": self.pool_A.state(), "B": self.pool_B.state()},

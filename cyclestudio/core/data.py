@@ -93,7 +93,10 @@ def _scale_width(im: Image.Image, width: int, at_least: int) -> Image.Image:
 
 def _round_to(im: Image.Image, multiple: int) -> Image.Image:
     w, h = im.size
-    nw, nh = max(multiple, round(w / multiple) * multiple), max(multiple, round(h / multiple) * multiple)
+    nw, nh = (
+        max(multiple, round(w / multiple) * multiple),
+        max(multiple, round(h / multiple) * multiple),
+    )
     return im if (nw, nh) == (w, h) else im.resize((nw, nh), Image.BICUBIC)
 
 
@@ -193,7 +196,11 @@ class EpochBatches:
 
 
 def make_loader(
-    domains: Domains, config: DataConfig, batch_size: int, seed: int, multiple: int,
+    domains: Domains,
+    config: DataConfig,
+    batch_size: int,
+    seed: int,
+    multiple: int,
     pin_memory: bool = False,
 ) -> tuple[DataLoader, EpochBatches]:
     """The training DataLoader (decoding in worker processes) and its epoch/position control."""
@@ -214,10 +221,17 @@ def iterations_per_epoch(domains: Domains, batch_size: int) -> int:
     return max(1, max(len(domains.a), len(domains.b)) // batch_size)
 
 
-def fixed_samples(paths: Sequence[Path], count: int, config: DataConfig, multiple: int) -> torch.Tensor:
+def fixed_samples(
+    paths: Sequence[Path], count: int, config: DataConfig, multiple: int
+) -> torch.Tensor:
     """The first ``count`` images of a domain, preprocessed without randomness."""
-    chosen = [paths[round(i * (len(paths) - 1) / max(1, count - 1))] for i in range(min(count, len(paths)))]
-    tensors = [to_tensor(prepare(load_rgb(p), config, None, multiple), config.channels) for p in chosen]
+    chosen = [
+        paths[round(i * (len(paths) - 1) / max(1, count - 1))]
+        for i in range(min(count, len(paths)))
+    ]
+    tensors = [
+        to_tensor(prepare(load_rgb(p), config, None, multiple), config.channels) for p in chosen
+    ]
     h = min(t.shape[1] for t in tensors)
     w = min(t.shape[2] for t in tensors)
     return torch.stack([t[:, :h, :w] for t in tensors])

@@ -50,7 +50,10 @@ def _build(arch: Architecture, options: Mapping[str, Any], *args: int) -> nn.Mod
 
 
 def build_generator(
-    name: str, options: Mapping[str, Any], in_channels: int, out_channels: int,
+    name: str,
+    options: Mapping[str, Any],
+    in_channels: int,
+    out_channels: int,
     reg: Registry | None = None,
 ) -> nn.Module:
     """One generator by plugin name; options are checked against the plugin's spec."""
@@ -66,7 +69,9 @@ def build_discriminator(
     return _build(arch, arch.resolve_options(options), in_channels)
 
 
-def check_size(name: str, options: Mapping[str, Any], size: int, reg: Registry | None = None) -> None:
+def check_size(
+    name: str, options: Mapping[str, Any], size: int, reg: Registry | None = None
+) -> None:
     """Raise UserError if generator ``name`` cannot take ``size``×``size`` crops."""
     arch = (reg or registry()).generator(name)
     multiple = arch.multiple(arch.resolve_options(options))

@@ -49,11 +49,15 @@ def _training_line(event: str, f: dict[str, Any]) -> str:
     if event == "resumed":
         return f"resumed at iteration {f.get('iteration')}"
     if event == "stopped":
-        return (f"stopped at iteration {f.get('iteration')}, saved {f.get('checkpoint')}; "
-                "continue with: cyclestudio train --resume RUN")
+        return (
+            f"stopped at iteration {f.get('iteration')}, saved {f.get('checkpoint')}; "
+            "continue with: cyclestudio train --resume RUN"
+        )
     if event == "finished":
         model = f.get("model")
-        return f"finished at iteration {f.get('iteration')}" + (f"; model: {model}" if model else "")
+        return f"finished at iteration {f.get('iteration')}" + (
+            f"; model: {model}" if model else ""
+        )
     return ""
 
 
@@ -61,7 +65,9 @@ class Events:
     """Emit events: one JSON object per stdout line, or a human progress display."""
 
     def __init__(
-        self, json_lines: bool, out: TextIO | None = None,
+        self,
+        json_lines: bool,
+        out: TextIO | None = None,
         on_closed: Callable[[], None] | None = None,
     ) -> None:
         self.json_lines = json_lines

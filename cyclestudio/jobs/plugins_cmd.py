@@ -31,7 +31,8 @@ class {cls}(nn.Module):
         super().__init__()
         layers = [nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.ReLU(True)]
         for _ in range(depth):
-            layers += [nn.Conv2d(width, width, 3, padding=1), nn.InstanceNorm2d(width), nn.ReLU(True)]
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.InstanceNorm2d(width)]
+            layers.append(nn.ReLU(True))
         layers += [
             nn.Upsample(scale_factor=2, mode="nearest"),
             nn.Conv2d(width, out_channels, 3, padding=1),
@@ -71,10 +72,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ls.add_argument("--json", action="store_true", help="machine-readable, for the app")
     check = sub.add_parser("check", help="load a plugin file (or a name) and try each network")
     check.add_argument("target", metavar="FILE_OR_NAME")
-    check.add_argument("--size", type=int, default=0, help="test image size (default: smallest fit)")
+    check.add_argument(
+        "--size", type=int, default=0, help="test image size (default: smallest fit)"
+    )
     new = sub.add_parser("new", help="write a starting-point plugin file")
     new.add_argument("name", help="the architecture's name (lower case, digits, underscores)")
-    new.add_argument("--dir", type=Path, default=None, help="where to write it (default: user plugin folder)")
+    new.add_argument(
+        "--dir", type=Path, default=None, help="where to write it (default: user plugin folder)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         for kind, table in (("Generators", reg.generators), ("Discriminators", reg.discriminators)):
             print(f"{kind}:")
             for arch in table.values():
-                print(f"  {arch.name:<18} {arch.title}  [sides multiple of "
-                      f"{arch.multiple(arch.resolve_options())}]  from {arch.source}")
+                print(
+                    f"  {arch.name:<18} {arch.title}  [sides multiple of "
+                    f"{arch.multiple(arch.resolve_options())}]  from {arch.source}"
+                )
                 for opt in arch.options:
                     print(f"      {opt.name:<12} {opt.describe()}  {opt.help}")
         if reg.errors:
@@ -105,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _new(name: str, folder: Path) -> int:
     if not re.match(r"^[a-z][a-z0-9_]*$", name):
-        raise UserError(f"plugin name {name!r} is not valid", "use lower-case letters, digits and _")
+        raise UserError(
+            f"plugin name {name!r} is not valid", "use lower-case letters, digits and _"
+        )
     path = folder / f"{name}.py"
     if path.exists():
         raise UserError(f"{path} already exists", "choose another name or edit that file")
@@ -133,8 +142,11 @@ def _check(target: str, size: int) -> int:
     reg = load_registry([path] if is_file else [])
     if is_file:
         resolved = str(path.resolve())
-        mine = [a for a in (*reg.generators.values(), *reg.discriminators.values())
-                if a.source == resolved]
+        mine = [
+            a
+            for a in (*reg.generators.values(), *reg.discriminators.values())
+            if a.source == resolved
+        ]
         errors = [e for e in reg.errors if e.source == resolved]
     else:
         mine = [t[target] for t in (reg.generators, reg.discriminators) if target in t]
@@ -162,8 +174,10 @@ def _check(target: str, size: int) -> int:
                 raise ValueError(f"output shape {tuple(out.shape)} != input (1, 3, {side}, {side})")
             if is_gen and (out.min() < -1.0001 or out.max() > 1.0001):
                 raise ValueError("output is outside [-1, 1]; end the generator with tanh")
-            print(f"ok   {arch.name}: {count_parameters(net):,} parameters, "
-                  f"{side}×{side} → {tuple(out.shape[1:])}")
+            print(
+                f"ok   {arch.name}: {count_parameters(net):,} parameters, "
+                f"{side}×{side} → {tuple(out.shape[1:])}"
+            )
         except Exception as exc:  # noqa: BLE001 - reporting foreign code's failure
             failed = True
             print(f"FAIL {arch.name}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -25,20 +25,41 @@ def _key_value(text: str) -> tuple[str, str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data")
-    data.add_argument("--a", action="append", default=[], metavar="DIR",
-                      help="domain A's images (a folder or file; repeat for more)")
-    data.add_argument("--b", action="append", default=[], metavar="DIR",
-                      help="domain B's images (a folder or file; repeat for more)")
+    data.add_argument(
+        "--a",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="domain A's images (a folder or file; repeat for more)",
+    )
+    data.add_argument(
+        "--b",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="domain B's images (a folder or file; repeat for more)",
+    )
     data.add_argument("--a-name", default=None, help="a name for domain A (default: its folder)")
     data.add_argument("--b-name", default=None, help="a name for domain B (default: its folder)")
     data.add_argument("--out", type=Path, help="the run folder to create")
-    data.add_argument("--resume", type=Path, metavar="RUN",
-                      help="continue a stopped or crashed run exactly where it left off")
+    data.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue a stopped or crashed run exactly where it left off",
+    )
     data.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
-    data.add_argument("--load-size", type=int, default=None,
-                      help="resize before cropping (default: size × 286/256)")
-    data.add_argument("--preprocess", default="resize_and_crop",
-                      help="resize_and_crop | crop | scale_width | scale_width_and_crop | none")
+    data.add_argument(
+        "--load-size",
+        type=int,
+        default=None,
+        help="resize before cropping (default: size × 286/256)",
+    )
+    data.add_argument(
+        "--preprocess",
+        default="resize_and_crop",
+        help="resize_and_crop | crop | scale_width | scale_width_and_crop | none",
+    )
     data.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     data.add_argument("--channels", type=int, default=3, help="3 (RGB) or 1 (greyscale)")
     data.add_argument("--workers", type=int, default=2, help="image-decoding processes (0: inline)")
@@ -46,10 +67,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     arch = p.add_argument_group("architecture")
     arch.add_argument("--generator", default="resnet_9blocks", help="generator plugin name")
     arch.add_argument("--discriminator", default="patchgan", help="discriminator plugin name")
-    arch.add_argument("--generator-option", type=_key_value, action="append", default=[],
-                      metavar="KEY=VALUE", help="a generator option (see `plugins list`)")
-    arch.add_argument("--discriminator-option", type=_key_value, action="append", default=[],
-                      metavar="KEY=VALUE", help="a discriminator option")
+    arch.add_argument(
+        "--generator-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a generator option (see `plugins list`)",
+    )
+    arch.add_argument(
+        "--discriminator-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a discriminator option",
+    )
 
     opt = p.add_argument_group("objective and schedule (the paper's defaults)")
     opt.add_argument("--gan-loss", default="lsgan", help="lsgan | vanilla | hinge | wgangp")
@@ -62,12 +95,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--beta2", type=float, default=0.999)
     opt.add_argument("--lr-policy", default="linear", help="linear | cosine | step")
     opt.add_argument("--epochs", type=int, default=None, help="schedule length (default 200)")
-    opt.add_argument("--decay-epochs", type=int, default=None,
-                     help="linear decay over the last N epochs (default: half)")
+    opt.add_argument(
+        "--decay-epochs",
+        type=int,
+        default=None,
+        help="linear decay over the last N epochs (default: half)",
+    )
     opt.add_argument("--step-epochs", type=int, default=50, help="step policy: ×0.1 every N")
     opt.add_argument("--batch-size", type=int, default=1)
-    opt.add_argument("--iterations", type=int, default=None,
-                     help="stop when the run has done N iterations in total")
+    opt.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="stop when the run has done N iterations in total",
+    )
 
     run = p.add_argument_group("run")
     run.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
@@ -75,10 +116,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--log-every", type=int, default=10, help="iterations between loss logs")
     run.add_argument("--sample-every", type=int, default=500, help="iterations between samples")
-    run.add_argument("--checkpoint-every", type=int, default=1000,
-                     help="iterations between checkpoints (also at each epoch's end)")
-    run.add_argument("--keep-every-epochs", type=int, default=5,
-                     help="keep a checkpoint copy every N epochs (0: only latest)")
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        help="iterations between checkpoints (also at each epoch's end)",
+    )
+    run.add_argument(
+        "--keep-every-epochs",
+        type=int,
+        default=5,
+        help="keep a checkpoint copy every N epochs (0: only latest)",
+    )
     run.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
 
 
@@ -97,7 +146,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
     if not args.a or not args.b:
         missing = "--a" if not args.a else "--b"
-        raise UserError(f"no {missing} folder given", f"use {missing} DIR with that domain's images")
+        raise UserError(
+            f"no {missing} folder given", f"use {missing} DIR with that domain's images"
+        )
     reg = registry()
     gen = reg.generator(args.generator)
     dis = reg.discriminator(args.discriminator)
@@ -108,28 +159,46 @@ def config_from_args(args: argparse.Namespace) -> Any:
         b=tuple(str(Path(b).absolute()) for b in args.b),
         a_name=args.a_name or Path(args.a[0]).name or "A",
         b_name=args.b_name or Path(args.b[0]).name or "B",
-        size=size, load_size=load, preprocess=args.preprocess, flip=not args.no_flip,
-        channels=args.channels, workers=args.workers,
+        size=size,
+        load_size=load,
+        preprocess=args.preprocess,
+        flip=not args.no_flip,
+        channels=args.channels,
+        workers=args.workers,
     )
     optim = OptimConfig(
-        gan_loss=args.gan_loss, lambda_cycle=args.lambda_cycle,
-        lambda_identity=args.lambda_identity, pool_size=args.pool_size, lr_g=args.lr,
-        lr_d=args.lr_d if args.lr_d is not None else args.lr, beta1=args.beta1, beta2=args.beta2,
-        lr_policy=args.lr_policy, epochs=args.epochs or 200,
-        decay_epochs=args.decay_epochs if args.decay_epochs is not None else (args.epochs or 200) // 2,
-        step_epochs=args.step_epochs, batch_size=args.batch_size,
+        gan_loss=args.gan_loss,
+        lambda_cycle=args.lambda_cycle,
+        lambda_identity=args.lambda_identity,
+        pool_size=args.pool_size,
+        lr_g=args.lr,
+        lr_d=args.lr_d if args.lr_d is not None else args.lr,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        lr_policy=args.lr_policy,
+        epochs=args.epochs or 200,
+        decay_epochs=args.decay_epochs
+        if args.decay_epochs is not None
+        else (args.epochs or 200) // 2,
+        step_epochs=args.step_epochs,
+        batch_size=args.batch_size,
     )
     run = RunConfig(
-        seed=args.seed, device=args.device or "auto", precision=args.precision,
-        log_every=args.log_every, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, keep_every_epochs=args.keep_every_epochs,
+        seed=args.seed,
+        device=args.device or "auto",
+        precision=args.precision,
+        log_every=args.log_every,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        keep_every_epochs=args.keep_every_epochs,
         iterations=args.iterations,
     )
     config = TrainConfig(
         data=data,
         generator=ArchChoice(gen.name, gen.resolve_options(dict(args.generator_option))),
         discriminator=ArchChoice(dis.name, dis.resolve_options(dict(args.discriminator_option))),
-        optim=optim, run=run,
+        optim=optim,
+        run=run,
     )
     validate(config)
     if config.data.preprocess not in ("scale_width", "none"):
@@ -137,7 +206,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     elif config.optim.batch_size > 1:
         raise UserError(
             f"--preprocess {config.data.preprocess} keeps each image's shape, so --batch-size "
-            "must be 1", "use resize_and_crop or crop to batch images"
+            "must be 1",
+            "use resize_and_crop or crop to batch images",
         )
     return config
 
@@ -153,22 +223,32 @@ def run(args: argparse.Namespace) -> int:
     except UserError:
         raise
     except KeyboardInterrupt:
-        events.emit("error", message="aborted by a second interrupt; the last checkpoint is kept",
-                    hint="cyclestudio train --resume RUN continues from it", kind="interrupted")
+        events.emit(
+            "error",
+            message="aborted by a second interrupt; the last checkpoint is kept",
+            hint="cyclestudio train --resume RUN continues from it",
+            kind="interrupted",
+        )
         return 130
     except Exception as exc:  # noqa: BLE001 - the boundary: report, never hang
         import torch
 
         if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
             events.emit(
-                "error", kind="out_of_memory", message=f"out of memory: {exc}".splitlines()[0],
+                "error",
+                kind="out_of_memory",
+                message=f"out of memory: {exc}".splitlines()[0],
                 hint="lower --batch-size or --size, pick a smaller generator, or use --precision "
                 "bf16; then resume: the last checkpoint is kept",
             )
             return 3
-        events.emit("error", kind="internal", message=f"{type(exc).__name__}: {exc}",
-                    hint="this is a bug or a broken plugin; the last checkpoint is kept",
-                    traceback=traceback.format_exc())
+        events.emit(
+            "error",
+            kind="internal",
+            message=f"{type(exc).__name__}: {exc}",
+            hint="this is a bug or a broken plugin; the last checkpoint is kept",
+            traceback=traceback.format_exc(),
+        )
         if not args.events:
             traceback.print_exc()
         return 1
@@ -177,8 +257,9 @@ def run(args: argparse.Namespace) -> int:
 class Training:
     """One training process: the loop, its reports, checkpoints and control commands."""
 
-    def __init__(self, run_dir: Path, config: Any, events: Any, control: Any,
-                 state: dict[str, Any] | None) -> None:
+    def __init__(
+        self, run_dir: Path, config: Any, events: Any, control: Any, state: dict[str, Any] | None
+    ) -> None:
         self.run_dir, self.config, self.events, self.control = run_dir, config, events, control
         self.state = state
 
@@ -202,15 +283,16 @@ class Training:
             raise UserError("no --out folder given", "use --out RUN for the new run folder")
         run_dir = args.out.absolute()
         if (run_dir / "config.json").exists():
-            raise UserError(f"{run_dir} already holds a run",
-                            f"continue it with --resume {args.out}, or choose another --out")
+            raise UserError(
+                f"{run_dir} already holds a run",
+                f"continue it with --resume {args.out}, or choose another --out",
+            )
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UserError(f"{run_dir} exists and is not empty", "choose a new --out folder")
         return cls(run_dir, config_from_args(args), events, control, None)
 
     # ------------------------------------------------------------------------
     def run(self) -> int:
-        import torch
 
         from cyclestudio.core.cyclegan import CycleGAN
         from cyclestudio.core.data import (
@@ -230,7 +312,11 @@ class Training:
             self.events.emit("warning", message=f"skipping {bad.path}: {bad.reason}")
         o = config.optim
         per_epoch = iterations_per_epoch(domains, o.batch_size)
-        if self.state is None and config.run.iterations and o.epochs * per_epoch < config.run.iterations:
+        if (
+            self.state is None
+            and config.run.iterations
+            and o.epochs * per_epoch < config.run.iterations
+        ):
             # --iterations without --epochs: the schedule spans the iterations asked for.
             epochs = epochs_for(config.run.iterations, per_epoch)
             config = replace(config, optim=replace(o, epochs=epochs, decay_epochs=epochs // 2))
@@ -259,17 +345,30 @@ class Training:
             epoch, position = int(self.state["epoch"]), int(self.state["position"])
             _truncate_metrics(run_dir / "metrics.jsonl", iteration)
         total = config.run.iterations or config.optim.epochs * per_epoch
-        loader, batches = make_loader(domains, config.data, o.batch_size, config.run.seed,
-                                      multiple, pin_memory=device.type == "cuda")
+        loader, batches = make_loader(
+            domains,
+            config.data,
+            o.batch_size,
+            config.run.seed,
+            multiple,
+            pin_memory=device.type == "cuda",
+        )
         sample_a = fixed_samples(domains.a, config.run.samples, config.data, multiple)
         sample_b = fixed_samples(domains.b, config.run.samples, config.data, multiple)
 
         self.events.emit(
-            "started", run=str(run_dir), device=str(device), iteration=iteration, epoch=epoch + 1,
-            total_iterations=total, iterations_per_epoch=per_epoch,
-            images={"A": len(domains.a), "B": len(domains.b)}, resumed=self.state is not None,
+            "started",
+            run=str(run_dir),
+            device=str(device),
+            iteration=iteration,
+            epoch=epoch + 1,
+            total_iterations=total,
+            iterations_per_epoch=per_epoch,
+            images={"A": len(domains.a), "B": len(domains.b)},
+            resumed=self.state is not None,
             skipped=[{"path": str(b.path), "reason": b.reason} for b in domains.skipped],
-            generator=config.generator.name, discriminator=config.discriminator.name,
+            generator=config.generator.name,
+            discriminator=config.discriminator.name,
         )
         loop = _Loop(self, model, run_dir, total, per_epoch)
         loop.iteration, loop.epoch, loop.position = iteration, epoch, position
@@ -295,8 +394,9 @@ class Training:
 class _Loop:
     """The bookkeeping around steps: logs, samples, checkpoints, commands."""
 
-    def __init__(self, training: Training, model: Any, run_dir: Path, total: int,
-                 per_epoch: int) -> None:
+    def __init__(
+        self, training: Training, model: Any, run_dir: Path, total: int, per_epoch: int
+    ) -> None:
         from cyclestudio.core.health import Health
         from cyclestudio.jobs.events import RateMeter
 
@@ -356,8 +456,11 @@ class _Loop:
         elif command == "resume":
             pass  # not paused: nothing to do
         else:
-            self.events.emit("warning", message=f"unknown command {command!r}",
-                             hint="use pause, resume, stop or sample")
+            self.events.emit(
+                "warning",
+                message=f"unknown command {command!r}",
+                hint="use pause, resume, stop or sample",
+            )
         return None
 
     def pause(self, sample_a: Any, sample_b: Any) -> int | None:
@@ -394,8 +497,13 @@ class _Loop:
         self.sums, self.count = {}, 0
         lr = self.model.opt_G.param_groups[0]["lr"]
         epoch = self.epoch + (1 if self.position else 0)
-        line = {"iteration": self.iteration, "epoch": epoch, "losses": losses, "lr": lr,
-                "time": round(time.time(), 3)}
+        line = {
+            "iteration": self.iteration,
+            "epoch": epoch,
+            "losses": losses,
+            "lr": lr,
+            "time": round(time.time(), 3),
+        }
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
         for warning in self.health.losses(self.iteration, losses):
@@ -404,8 +512,13 @@ class _Loop:
         batch = self.config.optim.batch_size
         eta = (self.total - self.iteration) / rate if rate else None
         self.events.emit(
-            "progress", iteration=self.iteration, epoch=epoch, total_iterations=self.total,
-            losses=losses, lr=lr, images_per_s=round(rate * batch, 3) if rate else None,
+            "progress",
+            iteration=self.iteration,
+            epoch=epoch,
+            total_iterations=self.total,
+            losses=losses,
+            lr=lr,
+            images_per_s=round(rate * batch, 3) if rate else None,
             eta_s=round(eta, 1) if eta is not None else None,
         )
 
@@ -424,8 +537,12 @@ class _Loop:
         from cyclestudio.core.checkpoint import checkpoint_dir, save_checkpoint
 
         state = self.model.state_dict()
-        state.update(config=self.config.to_json(), iteration=self.iteration, epoch=self.epoch,
-                     position=self.position)
+        state.update(
+            config=self.config.to_json(),
+            iteration=self.iteration,
+            epoch=self.epoch,
+            position=self.position,
+        )
         save_checkpoint(state, checkpoint_dir(self.run_dir) / name)
         rel = f"checkpoints/{name}"
         if announce:
