@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -54,6 +53,7 @@ from PySide6.QtWidgets import (
 from cyclestudio.core.images import is_image_name
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.settings import Settings, data_dir
+from cyclestudio.gui.thumbnails import small_pil, to_qimage
 from cyclestudio.gui.training_page import format_duration
 from cyclestudio.project import Project
 
@@ -106,17 +106,8 @@ def usable_run(run: Path) -> bool:
 
 def preview_image(path: str, side: int = PREVIEW_SIDE) -> QImage | None:
     """A small upright RGBA copy of an image for the before/after view; None if unreadable."""
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (side * 2, side * 2))  # JPEG: decode at a reduced scale
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((side, side))
-            im = im.convert("RGBA")
-    except Exception:  # noqa: BLE001 - any decoder failure just means "no preview"
-        return None
-    data = im.tobytes()
-    image = QImage(data, im.width, im.height, im.width * 4, QImage.Format.Format_RGBA8888)
-    return image.copy()
+    im = small_pil(path, side)
+    return None if im is None else to_qimage(im)
 
 
 class _PreviewSignals(QObject):

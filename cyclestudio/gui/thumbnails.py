@@ -28,6 +28,25 @@ def cache_key(path: str) -> str | None:
     return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def small_pil(path: str, side: int) -> Image.Image | None:
+    """``path`` decoded upright and shrunk to fit ``side``×``side``, as RGBA; None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (side * 2, side * 2))  # JPEG: decode at a reduced scale
+            im = ImageOps.exif_transpose(im)
+            im.thumbnail((side, side))
+            return im.convert("RGBA")
+    except Exception:  # noqa: BLE001 - any decoder failure just means "no picture"
+        return None
+
+
+def to_qimage(im: Image.Image) -> QImage:
+    """An RGBA PIL image as a QImage that owns its pixels."""
+    data = im.tobytes()
+    image = QImage(data, im.width, im.height, im.width * 4, QImage.Format.Format_RGBA8888)
+    return image.copy()  # own the pixels; ``data`` goes away
+
+
 def make_thumbnail(path: str, folder: Path) -> QImage | None:
     """Read the cached thumbnail of ``path`` or make and cache it; None if unreadable."""
     key = cache_key(path)
@@ -38,13 +57,8 @@ def make_thumbnail(path: str, folder: Path) -> QImage | None:
         image = QImage(str(cached))
         if not image.isNull():
             return image
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (SIZE * 2, SIZE * 2))  # JPEG: decode at a reduced scale
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((SIZE, SIZE))
-            im = im.convert("RGBA")
-    except Exception:  # noqa: BLE001 - any decoder failure just means "no thumbnail"
+    im = small_pil(path, SIZE)
+    if im is None:
         return None
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -53,9 +67,7 @@ def make_thumbnail(path: str, folder: Path) -> QImage | None:
         os.replace(tmp, cached)
     except OSError:
         pass  # a read-only cache only costs speed
-    data = im.tobytes()
-    image = QImage(data, im.width, im.height, im.width * 4, QImage.Format.Format_RGBA8888)
-    return image.copy()  # own the pixels; ``data`` goes away
+    return to_qimage(im)
 
 
 class _Signals(QObject):
