@@ -220,6 +220,7 @@ def test_unreadable_files_are_named_and_skipped(domains, tmp_path):
         ("unet", "generator unet_256 needs image sides that are multiples of 256; --size 64"),
         ("notrun", "{root}/empty is not a cyclestudio run folder"),
         ("exists", "already holds a run"),
+        ("fp16", "--precision fp16 needs a CUDA GPU, and this run is on cpu"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(domains, tmp_path, case, expected):
@@ -244,6 +245,7 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(domains, tmp_path, cas
         "unet": [*base[:-6], "--size", "64", "--a", str(a), "--generator", "unet_256"],
         "notrun": ["train", "--resume", str(root / "empty")],
         "exists": [*base, "--a", str(a)],
+        "fp16": [*base, "--a", str(a), "--precision", "fp16"],
     }[case]
     if case == "exists":
         (root / "run").mkdir()

@@ -307,6 +307,12 @@ class Training:
 
         config, run_dir = self.config, self.run_dir
         device = pick_device(config.run.device)
+        if config.run.precision == "fp16" and device.type != "cuda":
+            # fp16 needs loss scaling, which only CUDA has; bf16 needs none.
+            raise UserError(
+                f"--precision fp16 needs a CUDA GPU, and this run is on {device}",
+                "use --precision bf16 (or fp32)",
+            )
         domains = find_domains(config.data)
         for bad in domains.skipped:
             self.events.emit("warning", message=f"skipping {bad.path}: {bad.reason}")
