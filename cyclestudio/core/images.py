@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,19 +83,22 @@ def why_unreadable(path: Path) -> str | None:
 
 def scan(paths: Iterable[Path], check: bool = True) -> tuple[list[Path], list[BadFile]]:
     """Every readable image under ``paths`` (files or folders), and the unreadable ones."""
-    good: list[Path] = []
-    bad: list[BadFile] = []
+    candidates: list[Path] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            candidates = list_images(path)
+            candidates += list_images(path)
         elif path.is_file():
-            candidates = [path]
+            candidates.append(path)
         else:
             raise UserError(f"{path} does not exist", "check the path")
-        for file in candidates:
-            reason = why_unreadable(file) if check else None
-            (bad.append(BadFile(file, reason)) if reason else good.append(file))
+    if not check:
+        return candidates, []
+    # Decoding releases the GIL, so threads check a large folder on every core.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        reasons = list(pool.map(why_unreadable, candidates, chunksize=16))
+    good = [f for f, r in zip(candidates, reasons, strict=True) if r is None]
+    bad = [BadFile(f, r) for f, r in zip(candidates, reasons, strict=True) if r is not None]
     return good, bad
 
 
