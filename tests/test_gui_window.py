@@ -105,6 +105,21 @@ def test_dropping_a_folder_counts_its_images_and_flags_a_bad_file(window, qtbot,
     assert panel.thumbnails.get(good).width() <= 96
 
 
+def test_the_crop_size_follows_small_images_until_the_user_sets_it(window, qtbot, tmp_path):
+    hyper = window.training.hyper
+    assert (hyper.size.value(), hyper.load_size.value()) == (256, 286)  # the paper's
+    drop(window.datasets.panels["A"], [make_images(tmp_path / "a", 3, size=(70, 90))])
+    drop(window.datasets.panels["B"], [make_images(tmp_path / "b", 3, size=(120, 66))])
+    qtbot.waitUntil(lambda: hyper.size.value() == 64, timeout=10000)
+    assert hyper.load_size.value() == 72 and "shortest side 66 px" in hyper.fitted_note.text()
+    hyper.size.setValue(48)  # the user's choice wins over later scans
+    drop(window.datasets.panels["A"], [make_images(tmp_path / "c", 2, size=(40, 40))])
+    panel = window.datasets.panels["A"]
+    qtbot.waitUntil(lambda: not panel.scanning, timeout=10000)
+    assert hyper.size.value() == 48 and hyper.fitted_note.text() == ""
+    assert "--size" in window.training.train_arguments(tmp_path / "run")
+
+
 def test_removing_images_leaves_them_out_without_deleting(window, qtbot, tmp_path):
     folder = make_images(tmp_path / "zebras", 4)
     panel = window.datasets.panels["B"]

@@ -465,6 +465,7 @@ class DatasetsPage(QWidget):
     """Both domains side by side."""
 
     changed = Signal()
+    smallest_side = Signal(int)  # after a scan: the shortest image side over both domains
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -473,6 +474,7 @@ class DatasetsPage(QWidget):
         for panel in self.panels.values():
             splitter.addWidget(panel)
             panel.changed.connect(self.changed)
+            panel.scanned.connect(self._scanned)
         layout = QVBoxLayout(self)
         intro = QLabel(
             "Two folders of images, one per domain. They need not be paired: "
@@ -480,6 +482,12 @@ class DatasetsPage(QWidget):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         layout.addWidget(splitter, 1)
+
+    def _scanned(self) -> None:
+        spans = [p.model.summary()[3] for p in self.panels.values()]
+        sides = [min(s[0], s[1]) for s in spans if s]
+        if sides and not any(p.scanning for p in self.panels.values()):
+            self.smallest_side.emit(min(sides))
 
     def set_project(self, project: Project | None) -> None:
         """Show a project's two domains."""

@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.settings_page = SettingsPage(self.settings, self.registry)
         self.settings_page.theme_changed.connect(self.set_theme)
         self.training.run_ended.connect(self.notify)
+        self.datasets.smallest_side.connect(self.training.hyper.fit_to_images)
         self.convert = ConvertPage(self.settings)
         self.convert.job_ended.connect(self.notify)
         # A finished or stopped run is a model the Convert page can use.

@@ -112,10 +112,19 @@ class HyperParameters(QWidget):
         self.log_every = _spin(1, 100000, 10, "Log the losses every N iterations")
         self.sample_every = _spin(1, 10**7, 500, "Save a sample grid every N iterations")
         self.checkpoint_every = _spin(1, 10**7, 1000, "Save a checkpoint every N iterations")
+        # Until the user sets a size, it follows the images: cropping 256 px out of
+        # 64 px images only upsamples them and makes every step 16 times slower.
+        self.fitted_note = QLabel("")
+        self.fitted_note.setWordWrap(True)
+        self.fitted_note.setStyleSheet("color: gray")
+        self._fitting = False
+        self.user_sized = False
+        self.size.valueChanged.connect(self._size_edited)
+        self.load_size.valueChanged.connect(self._size_edited)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         for label, widget in [
-            ("crop size", self.size), ("load size", self.load_size),
+            ("crop size", self.size), ("load size", self.load_size), ("", self.fitted_note),
             ("preprocess", self.preprocess), ("", self.flip), ("batch size", self.batch),
             ("epochs", self.epochs), ("decay epochs", self.decay),
             ("iterations", self.iterations), ("learning rate G", self.lr),
@@ -126,6 +135,26 @@ class HyperParameters(QWidget):
             ("sample every", self.sample_every), ("checkpoint every", self.checkpoint_every),
         ]:
             form.addRow(label, widget)
+
+    def _size_edited(self) -> None:
+        if not self._fitting:
+            self.user_sized = True
+            self.fitted_note.setText("")
+
+    def fit_to_images(self, side: int) -> None:
+        """Crop at most the shortest image side (a multiple of 4), unless the user chose."""
+        if self.user_sized or side < 16:
+            return
+        size = max(16, min(256, side // 4 * 4))
+        self._fitting = True
+        try:
+            self.size.setValue(size)
+            self.load_size.setValue(max(size, round(size * 286 / 256)))
+        finally:
+            self._fitting = False
+        self.fitted_note.setText(
+            f"Fitted to your images (shortest side {side} px); the paper crops 256 of 286."
+            if size < 256 else "")
 
     def arguments(self) -> list[str]:
         """The `cyclestudio train` flags for these values."""
@@ -165,9 +194,15 @@ class HyperParameters(QWidget):
             (self.sample_every, run.get("sample_every")),
             (self.checkpoint_every, run.get("checkpoint_every")),
         ]
-        for widget, value in setters:
-            if value is not None:
-                widget.setValue(value)
+        self._fitting = True
+        try:
+            for widget, value in setters:
+                if value is not None:
+                    widget.setValue(value)
+        finally:
+            self._fitting = False
+        self.user_sized = True  # a run's own sizes are kept
+        self.fitted_note.setText("")
         for combo, value in [(self.preprocess, data.get("preprocess")),
                              (self.gan_loss, optim.get("gan_loss")),
                              (self.lr_policy, optim.get("lr_policy"))]:
@@ -444,6 +479,7 @@ class TrainingPage(QWidget):
     def set_project(self, project: Project | None) -> None:
         """Show a project's runs (the latest one selected)."""
         self.project = project
+        self.hyper.user_sized = False
         self.refresh_runs(select_last=True)
 
     def refresh_runs(self, select_last: bool = False, select: Path | None = None,
