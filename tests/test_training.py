@@ -89,6 +89,21 @@ def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(do
     assert two[0]["lr"] == pytest.approx(2e-4) and two[-1]["lr"] == pytest.approx(2e-4 / 8)
 
 
+def test_a_run_resumed_after_its_folders_shrank_warns_and_carries_on(tmp_path):
+    a = make_domain(tmp_path / "a", 8, "warm", seed=1)
+    b = make_domain(tmp_path / "b", 8, "cool", seed=2)
+    first = train(a, b, tmp_path / "run", "--epochs", "3", "--iterations", "7")
+    assert first.returncode == 0, first.stderr
+    for f in sorted(a.iterdir())[4:]:
+        f.unlink()  # 4 images left: an epoch is now 4 steps, the checkpoint was at step 7
+    resumed = cli("train", "--resume", str(tmp_path / "run"), "--iterations", "10", "--events")
+    assert resumed.returncode == 0, resumed.stderr
+    evs = events(resumed.stdout)
+    warning = next(e["message"] for e in evs if e["event"] == "warning")
+    assert "domains changed since the checkpoint (A 8 → 4 images" in warning
+    assert evs[-1]["event"] == "finished" and evs[-1]["iteration"] == 10
+
+
 def _start(args, **kw):
     return subprocess.Popen(
         [sys.executable, "-m", "cyclestudio", *args], stdin=subprocess.PIPE,

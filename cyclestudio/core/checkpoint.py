@@ -5,7 +5,8 @@ tensors) and is always read with ``weights_only=True``.
 
 Keys: ``format`` ("cyclestudio.checkpoint"), ``format_version``, ``cyclestudio_version``,
 ``config`` (config.json's content), ``iteration``, ``epoch`` (0-based epoch in progress),
-``position`` (iterations done within that epoch), ``nets`` (``G_A``, ``G_B``, ``D_A``,
+``position`` (iterations done within that epoch), ``images`` (``{"A": n, "B": n}``
+readable images at the time), ``nets`` (``G_A``, ``G_B``, ``D_A``,
 ``D_B`` state dicts; G_A maps A→B), ``optimizers`` (``G``, ``D``), ``schedulers``
 (``G``, ``D``), ``scaler`` (or None), ``pools`` (``A``, ``B``: lists of image
 tensors), ``rng`` (torch CPU and CUDA states, the pool generator's state).

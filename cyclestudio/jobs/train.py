@@ -293,7 +293,6 @@ class Training:
 
     # ------------------------------------------------------------------------
     def run(self) -> int:
-
         from cyclestudio.core.cyclegan import CycleGAN
         from cyclestudio.core.data import (
             epochs_for,
@@ -323,8 +322,16 @@ class Training:
             and config.run.iterations
             and o.epochs * per_epoch < config.run.iterations
         ):
-            # --iterations without --epochs: the schedule spans the iterations asked for.
+            # The schedule must reach the iterations asked for, or the learning rate
+            # would sit at 0 for the rest of the run.
             epochs = epochs_for(config.run.iterations, per_epoch)
+            if o.epochs != 200:  # set by the user, not the default
+                self.events.emit(
+                    "warning",
+                    message=f"--epochs {o.epochs} is {o.epochs * per_epoch} iterations, fewer "
+                    f"than --iterations {config.run.iterations}: the schedule spans {epochs} "
+                    f"epochs instead, decaying over the last {epochs // 2}",
+                )
             config = replace(config, optim=replace(o, epochs=epochs, decay_epochs=epochs // 2))
         elif self.state is not None and config.run.iterations:
             if o.epochs * per_epoch < config.run.iterations:
@@ -350,6 +357,17 @@ class Training:
             iteration = int(self.state["iteration"])
             epoch, position = int(self.state["epoch"]), int(self.state["position"])
             _truncate_metrics(run_dir / "metrics.jsonl", iteration)
+            before = self.state.get("images") or {}
+            now = {"A": len(domains.a), "B": len(domains.b)}
+            if before and before != now:
+                self.events.emit(
+                    "warning",
+                    message=f"the domains changed since the checkpoint (A {before.get('A')} → "
+                    f"{now['A']} images, B {before.get('B')} → {now['B']}): training goes on, "
+                    "but not as the exact continuation of the interrupted run",
+                )
+            if position >= per_epoch:  # fewer images now: start the next epoch
+                epoch, position = epoch + 1, 0
         total = config.run.iterations or config.optim.epochs * per_epoch
         loader, batches = make_loader(
             domains,
@@ -376,7 +394,9 @@ class Training:
             generator=config.generator.name,
             discriminator=config.discriminator.name,
         )
-        loop = _Loop(self, model, run_dir, total, per_epoch)
+        loop = _Loop(
+            self, model, run_dir, total, per_epoch, {"A": len(domains.a), "B": len(domains.b)}
+        )
         loop.iteration, loop.epoch, loop.position = iteration, epoch, position
         if iteration >= total:
             return loop.finish(sample_a, sample_b)
@@ -401,14 +421,20 @@ class _Loop:
     """The bookkeeping around steps: logs, samples, checkpoints, commands."""
 
     def __init__(
-        self, training: Training, model: Any, run_dir: Path, total: int, per_epoch: int
+        self,
+        training: Training,
+        model: Any,
+        run_dir: Path,
+        total: int,
+        per_epoch: int,
+        images: dict[str, int],
     ) -> None:
         from cyclestudio.core.health import Health
         from cyclestudio.jobs.events import RateMeter
 
         self.training, self.model, self.run_dir = training, model, run_dir
         self.events, self.control, self.config = training.events, training.control, training.config
-        self.total, self.per_epoch = total, per_epoch
+        self.total, self.per_epoch, self.images = total, per_epoch, images
         self.iteration = self.epoch = self.position = 0
         self.sums: dict[str, float] = {}
         self.count = 0
@@ -548,6 +574,7 @@ class _Loop:
             iteration=self.iteration,
             epoch=self.epoch,
             position=self.position,
+            images=self.images,
         )
         save_checkpoint(state, checkpoint_dir(self.run_dir) / name)
         rel = f"checkpoints/{name}"
