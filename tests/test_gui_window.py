@@ -208,6 +208,8 @@ FAKE_CRASH = textwrap.dedent("""
         print(json.dumps({"event": "progress", "schema": 1, "iteration": i, "epoch": 1,
                           "total_iterations": 100, "losses": {"G_A": 1.0, "D_A": 0.5},
                           "images_per_s": 3.0, "eta_s": 30}), flush=True)
+    for message in ("skipping /data/x.png: empty file", "D_A has fallen to about 0"):
+        print(json.dumps({"event": "warning", "schema": 1, "message": message}), flush=True)
     sys.stderr.write("Traceback (most recent call last):\\n  ...\\nRuntimeError: boom in plugin\\n")
     sys.stderr.flush()
     sys.exit(1)
@@ -234,6 +236,9 @@ def test_a_worker_that_dies_shows_why_and_offers_resume(window, qtbot, tmp_path,
     assert t.plot.points() == 6
     assert window.notifications[-1][0] == "Training failed"
     assert t.state == "idle" and t.start_button.isEnabled()
+    # The run's advice stays in view; skipped files are listed elsewhere.
+    assert t.warnings.isVisible() and "D_A has fallen to about 0" in t.warnings.text()
+    assert "skipping" not in t.warnings.text()
 
 
 def test_the_dark_theme_darkens_the_window_and_the_plot_and_system_brings_it_back(

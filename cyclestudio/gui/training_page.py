@@ -121,7 +121,7 @@ class HyperParameters(QWidget):
         self.user_sized = False
         self.size.valueChanged.connect(self._size_edited)
         self.load_size.valueChanged.connect(self._size_edited)
-        form = QFormLayout(self)
+        form = self._form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         for label, widget in [
             ("crop size", self.size), ("load size", self.load_size), ("", self.fitted_note),
@@ -135,11 +135,16 @@ class HyperParameters(QWidget):
             ("sample every", self.sample_every), ("checkpoint every", self.checkpoint_every),
         ]:
             form.addRow(label, widget)
+        form.setRowVisible(self.fitted_note, False)
+
+    def _note(self, text: str) -> None:
+        self.fitted_note.setText(text)
+        self._form.setRowVisible(self.fitted_note, bool(text))
 
     def _size_edited(self) -> None:
         if not self._fitting:
             self.user_sized = True
-            self.fitted_note.setText("")
+            self._note("")
 
     def fit_to_images(self, side: int) -> None:
         """Crop at most the shortest image side (a multiple of 4), unless the user chose."""
@@ -152,7 +157,7 @@ class HyperParameters(QWidget):
             self.load_size.setValue(max(size, round(size * 286 / 256)))
         finally:
             self._fitting = False
-        self.fitted_note.setText(
+        self._note(
             f"Fitted to your images (shortest side {side} px); the paper crops 256 of 286."
             if size < 256 else "")
 
@@ -202,7 +207,7 @@ class HyperParameters(QWidget):
         finally:
             self._fitting = False
         self.user_sized = True  # a run's own sizes are kept
-        self.fitted_note.setText("")
+        self._note("")
         for combo, value in [(self.preprocess, data.get("preprocess")),
                              (self.gan_loss, optim.get("gan_loss")),
                              (self.lr_policy, optim.get("lr_policy"))]:
@@ -433,6 +438,17 @@ class TrainingPage(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.addLayout(controls)
         right_layout.addWidget(self.status)
+        # The run's own advice (a collapsing discriminator, mode collapse, a schedule
+        # stretched to reach --iterations): visible, not buried in a tooltip.
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings.setStyleSheet(
+            "QLabel { background: #fff4d6; color: #5c4400; border: 1px solid #e0c060;"
+            " border-radius: 3px; padding: 4px; }")
+        self.warnings.hide()
+        self.warning_lines: list[str] = []
+        right_layout.addWidget(self.warnings)
         right_layout.addWidget(self.error_panel)
         right_layout.addWidget(views, 1)
 
@@ -623,6 +639,8 @@ class TrainingPage(QWidget):
 
     def _launch(self, args: list[str], run: Path) -> None:
         self.error_panel.hide()
+        self.warning_lines = []
+        self.warnings.hide()
         self.run_dir = run
         self.plot.clear()
         self.preview.clear()
@@ -688,7 +706,7 @@ class TrainingPage(QWidget):
                 self.state = "running"
                 self._update_buttons()
             elif kind == "warning":
-                self.status.line.setToolTip(str(e.get("message", "")))
+                self.add_warning(str(e.get("message", "")))
         if steps:
             self.plot.add_many(steps)
         if progress is not None:
@@ -696,6 +714,15 @@ class TrainingPage(QWidget):
         if self.last_progress and (progress is not None or self.state == "paused"):
             self.status.show_progress(self.last_progress,
                                       "paused" if self.state == "paused" else "")
+
+    def add_warning(self, message: str) -> None:
+        """Show one of the run's warnings (the newest three stay in view)."""
+        if not message or message.startswith("skipping "):  # skipped files are listed apart
+            return
+        self.warning_lines = [*self.warning_lines, message][-3:]
+        self.warnings.setText("\n".join(f"⚠ {line}" for line in self.warning_lines))
+        self.warnings.setToolTip("\n\n".join(self.warning_lines))
+        self.warnings.show()
 
     def _ended(self, exit_code: int, crashed: bool, event: dict[str, Any] | None) -> None:
         run = self.run_dir
