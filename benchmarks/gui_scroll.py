@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from harness import UiGaps  # noqa: E402 - benchmarks/ is on sys.path when run
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -57,20 +58,10 @@ def main() -> int:
     project.a.paths = [str(root / "images")]
     project.save()
 
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.setInterval(5)
-    ticker.timeout.connect(tick)
+    clock = UiGaps()
     panel = window.datasets.panels["A"]
     started = time.perf_counter()
-    ticker.start()
+    clock.start()
     window.set_project(project)
     window.show_page("Datasets")
 
@@ -86,16 +77,15 @@ def main() -> int:
         stepper = QTimer()
         stepper.setInterval(16)
         stepper.timeout.connect(step)
-        gaps.clear()
-        last[0] = time.perf_counter()
+        clock.reset()
         stepper.start()
         while time.perf_counter() - begin < args.seconds:
             app.processEvents()
             time.sleep(0.001)
         stepper.stop()
-        worst = sorted(gaps, reverse=True)
-        print(f"{label}: scroll range {bar.maximum()} px, {len(gaps)} UI ticks, worst gap "
-              f"{worst[0] * 1000:.0f} ms, 99th percentile {worst[len(worst) // 100] * 1000:.0f} ms")
+        worst, p99 = clock.worst()
+        print(f"{label}: scroll range {bar.maximum()} px, {len(clock.gaps)} UI ticks, worst gap "
+              f"{worst * 1000:.0f} ms, 99th percentile {p99 * 1000:.0f} ms")
 
     while panel.model.rowCount() < args.images and time.perf_counter() - started < 60:
         app.processEvents()
@@ -109,7 +99,7 @@ def main() -> int:
     print(f"all checked {time.perf_counter() - started:.1f} s after opening; "
           f"summary: {panel.summary.text()}")
     scroll_pass("after checking")
-    ticker.stop()
+    clock.stop()
     window.close()
     return 0
 

@@ -21,24 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import start_xvfb  # noqa: E402 - benchmarks/ is on sys.path when run
 from PIL import Image
 
 from cyclestudio.gui.settings import Settings
 from cyclestudio.project import Project
-
-
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    """Xvfb on a free display number (it picks one and says which when it is ready)."""
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24",
-                             "-nolisten", "tcp"], pass_fds=(write,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        number = f.readline().strip()
-    if not number:
-        raise SystemExit("Xvfb did not start")
-    return xvfb, f":{number}"
 
 
 def viewable_window(env: dict[str, str]) -> bool:

@@ -28,16 +28,10 @@ def start_xvfb() -> subprocess.Popen | None:
     """An Xvfb display for the app on a free display number, unless one is already set."""
     if os.environ.get("DISPLAY"):
         return None
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24",
-                             "-nolisten", "tcp"], pass_fds=(write,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        number = f.readline().strip()  # written once the server is ready
-    if not number:
-        raise SystemExit("Xvfb did not start")
-    os.environ["DISPLAY"] = f":{number}"
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from harness import start_xvfb as start  # shared with the GUI benchmarks
+
+    xvfb, os.environ["DISPLAY"] = start()
     return xvfb
 
 
