@@ -61,7 +61,7 @@ def test_a_real_run_plots_losses_shows_samples_and_stops_with_a_checkpoint(qtbot
     assert t.runner.terminal_event["event"] == "stopped"
     assert (run / "checkpoints" / "latest.pt").exists()
     assert "checkpoint saved" in t.status.line.text()
-    assert t.resume_button.isEnabled()
+    assert t.pause_button.isEnabled() and t.pause_button.text() == "Resume run"
     assert window.notifications[-1][0] == "Training stopped"
     assert not t.error_panel.isVisible()
     window.close()

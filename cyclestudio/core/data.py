@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +196,18 @@ class EpochBatches:
             yield keys
 
 
+def _worker_init(_worker_id: int) -> None:
+    # A forked worker inherits the job's Ctrl-C/SIGTERM handler, which queues a clean
+    # stop only the main process acts on. Stopping is the main process's business: a
+    # terminal's Ctrl-C, `timeout` or a service manager signal the whole process group,
+    # and a worker that died first would turn the clean stop into a crash. So workers
+    # ignore both; the main process ends them when it stops, torch's watchdog ends them
+    # within seconds if the main process is killed, and the app kills the whole group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(
     domains: Domains,
     config: DataConfig,
@@ -212,6 +225,7 @@ def make_loader(
         num_workers=config.workers,
         persistent_workers=config.workers > 0,
         pin_memory=pin_memory,
+        worker_init_fn=_worker_init if config.workers > 0 else None,
     )
     return loader, batches
 

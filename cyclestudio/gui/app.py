@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from PySide6.QtCore import QTimer
@@ -24,4 +25,25 @@ def main() -> int:
     window = MainWindow(settings)
     window.show()
     QTimer.singleShot(0, window.first_launch)
+    _close_on_signals(window)
     return app.exec()
+
+
+def _close_on_signals(window: MainWindow) -> None:
+    """Ctrl-C in the terminal (or SIGTERM) closes the window as Quit does.
+
+    Closing stops a running job with a checkpoint first. Workers run in their own
+    sessions, so the signal reaches only the app, which stops them in order.
+    """
+
+    def close(_signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGINT, close)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, close)
+    # Python runs signal handlers only between bytecodes; Qt's event loop is C++, so
+    # a timer gives the interpreter a moment to notice a signal.
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)

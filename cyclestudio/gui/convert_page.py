@@ -664,15 +664,19 @@ class ConvertPage(QWidget):
             self.status.setText(self.status.text() + " · stopping…")
             self._update_buttons()
 
-    def shutdown(self, msecs: int = 10000) -> None:
-        """Stop a running job and wait for it (the window is closing)."""
+    def shutdown(self, grace_ms: int = 15000) -> str:
+        """Stop a running job and wait for it (the window is closing).
+
+        A worker that has not stopped within ``grace_ms`` is killed; the returned
+        message says so ("" when it stopped by itself).
+        """
         self.pending.clear()
-        if self.runner.running():
-            self.runner.send("stop")
-            if not self.runner.wait(msecs):
-                self.runner.kill()
-                self.runner.wait(3000)
+        message = ""
+        if self.runner.running() and not self.runner.stop_and_wait(grace_ms):
+            message = (f"The {self.mode} worker did not stop within {grace_ms // 1000} s and "
+                       "was ended; finished files are kept, the rest were not written.")
         self._preview_pool.waitForDone(3000)
+        return message
 
     # -- events --------------------------------------------------------------------
     def _events(self, events: list[dict[str, Any]]) -> None:

@@ -7,12 +7,14 @@ lines on stdin. stderr is its log: the last lines are kept to show when it fails
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QEventLoop, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 LOG_LINES = 40
 # Events arriving faster than this are delivered together in one `events` signal.
@@ -45,6 +47,7 @@ class JobRunner(QObject):
         self._out = b""
         self._err = b""
         self._stopping = False
+        self._own_group = False
 
     # -- control ---------------------------------------------------------------
     def start(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
@@ -68,6 +71,7 @@ class JobRunner(QObject):
         for key, value in (env or {}).items():
             environment.insert(key, value)
         process.setProcessEnvironment(environment)
+        self._own_group = _start_in_new_session(process)
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._finished)
@@ -88,10 +92,42 @@ class JobRunner(QObject):
                 self._stopping = True
 
     def kill(self) -> None:
-        """End the worker at once (its last checkpoint stays loadable)."""
+        """End the worker and every process it started at once (checkpoints stay loadable)."""
         if self.running():
             assert self.process is not None
-            self.process.kill()
+            pid = int(self.process.processId())
+            if self._own_group and pid > 0:
+                # The worker leads its own session: its image-decoding processes go too.
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    self.process.kill()
+            else:
+                self.process.kill()
+
+    def stop_and_wait(self, grace_ms: int) -> bool:
+        """Ask the worker to stop and wait for it while the UI keeps running.
+
+        True if it ended by itself within ``grace_ms``; False if it had to be killed.
+        """
+        if not self.running():
+            return True
+        assert self.process is not None
+        self.send("stop")
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        self.process.finished.connect(loop.quit)
+        timer.start(grace_ms)
+        if self.running():
+            loop.exec()
+        timer.stop()
+        if not self.running():
+            return True
+        self.kill()
+        self.wait(5000)
+        return False
 
     def wait(self, msecs: int = 30000) -> bool:
         """Block until the worker ends (for tests and shutdown only)."""
@@ -168,6 +204,20 @@ class JobRunner(QObject):
         if error == QProcess.ProcessError.FailedToStart:
             self._add_log(f"could not start {' '.join(worker_command(self.args))}")
             self.ended.emit(-1, True, None)
+
+
+def _start_in_new_session(process: QProcess) -> bool:
+    """Make the worker a session (and process group) leader, where Qt offers it.
+
+    Then killing the group ends the worker's own children (DataLoader workers) too,
+    and a Ctrl-C meant for the app's terminal does not reach the worker.
+    """
+    flags = getattr(QProcess, "UnixProcessFlag", None)
+    flag = getattr(flags, "CreateNewSession", None) if flags is not None else None
+    if flag is None or not hasattr(os, "killpg"):
+        return False
+    process.setUnixProcessParameters(flag)
+    return True
 
 
 def describe_end(exit_code: int, crashed: bool, event: dict[str, Any] | None) -> str:

@@ -4,6 +4,7 @@ projects in the File menu, notifications when a run or a conversion ends."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
     QSplitter,
     QStackedWidget,
     QSystemTrayIcon,
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings.load()
         self.project: Project | None = None
         self.notifications: list[tuple[str, str]] = []
+        self._closing = False
         self.setWindowTitle("cyclestudio")
         self.setWindowIcon(app_icon())
         self.resize(1280, 800)
@@ -322,9 +325,28 @@ class MainWindow(QMainWindow):
             self.training.plot.set_background(apply_theme(app, theme))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        # Stop the run so it saves a checkpoint; it can be resumed next time.
-        self.training.shutdown()
-        self.convert.shutdown()
+        if self._closing:  # Quit pressed again while the jobs are stopping
+            event.ignore()
+            return
+        self._closing = True
+        # Stop the run so it saves a checkpoint; it can be resumed next time. The
+        # window keeps painting meanwhile and says what it is waiting for.
+        waiting = None
+        if self.training.runner.running() or self.convert.runner.running():
+            waiting = QProgressDialog(
+                "Stopping the running job (a training run saves a checkpoint first)…",
+                "", 0, 0, self)
+            waiting.setCancelButton(None)
+            waiting.setWindowTitle("Closing cyclestudio")
+            waiting.setWindowModality(Qt.WindowModality.WindowModal)
+            waiting.setMinimumDuration(0)
+            waiting.show()
+        for message in (self.training.shutdown(), self.convert.shutdown()):
+            if message:
+                sys.stderr.write(f"cyclestudio: {message}\n")
+                self.notify(False, "Worker ended", message)
+        if waiting is not None:
+            waiting.close()
         self.registry.stop()
         self.datasets.stop()
         if self.demo_runner is not None and self.demo_runner.running():

@@ -41,6 +41,10 @@ from cyclestudio.gui.samples import SamplePreview
 from cyclestudio.gui.settings import Settings
 from cyclestudio.project import Project
 
+# How long Quit waits for a run to stop (it finishes its step and saves a checkpoint)
+# before ending the worker: a paper-size CPU step plus a checkpoint takes seconds.
+STOP_GRACE_MS = 60_000
+
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgangp")
 LR_POLICIES = ("linear", "cosine", "step")
@@ -407,20 +411,17 @@ class TrainingPage(QWidget):
         # -- right: controls, progress, plot, samples ----------------------------------
         self.start_button = QPushButton("Start training")
         self.start_button.clicked.connect(self.start)
+        # One button for "carry on": Pause while running, Continue while paused, and
+        # Resume run for a stopped or crashed run: it always says what it will do.
         self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Pause (frees the GPU memory); press again to resume")
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop and save a checkpoint; the run can be resumed")
         self.stop_button.clicked.connect(self.stop)
         self.sample_button = QPushButton("Sample now")
         self.sample_button.clicked.connect(lambda: self.runner.send("sample"))
-        self.resume_button = QPushButton("Resume run")
-        self.resume_button.setToolTip("Continue this run from its last checkpoint")
-        self.resume_button.clicked.connect(self.resume_run)
         controls = QHBoxLayout()
-        for b in (self.start_button, self.resume_button, self.pause_button, self.stop_button,
-                  self.sample_button):
+        for b in (self.start_button, self.pause_button, self.stop_button, self.sample_button):
             controls.addWidget(b)
         controls.addStretch(1)
         self.status = RunStatus()
@@ -655,8 +656,10 @@ class TrainingPage(QWidget):
         self._update_buttons()
 
     def toggle_pause(self) -> None:
-        """Pause a running run, or resume a paused one."""
-        if self.state == "running":
+        """Pause a running run, continue a paused one, or resume the chosen stopped run."""
+        if self.state == "idle":
+            self.resume_run()
+        elif self.state == "running":
             self.runner.send("pause")
             self.pause_button.setEnabled(False)
         elif self.state == "paused":
@@ -671,13 +674,19 @@ class TrainingPage(QWidget):
             self.status.line.setText(self.status.line.text() + " · stopping…")
             self._update_buttons()
 
-    def shutdown(self, msecs: int = 20000) -> None:
-        """Stop a running job and wait for its checkpoint (the window is closing)."""
-        if self.runner.running():
-            self.runner.send("stop")
-            if not self.runner.wait(msecs):
-                self.runner.kill()
-                self.runner.wait(3000)
+    def shutdown(self, grace_ms: int = STOP_GRACE_MS) -> str:
+        """Stop a running job and wait for its checkpoint (the window is closing).
+
+        A worker that has not stopped within ``grace_ms`` is killed with its own
+        processes; the returned message says so ("" when it stopped by itself).
+        """
+        if not self.runner.running():
+            return ""
+        run = self.run_dir.name if self.run_dir else "the run"
+        if self.runner.stop_and_wait(grace_ms):
+            return ""
+        return (f"The training worker of {run} did not stop within {grace_ms // 1000} s "
+                "and was ended. Its last checkpoint is kept: Resume continues from it.")
 
     # -- events ----------------------------------------------------------------
     def _events(self, events: list[dict[str, Any]]) -> None:
@@ -756,9 +765,15 @@ class TrainingPage(QWidget):
         resumable = (not busy and run is not None
                      and (run / "checkpoints" / "latest.pt").exists()
                      and not (run / "model.csmodel").exists())
-        self.resume_button.setEnabled(resumable)
-        self.pause_button.setEnabled(self.state in ("running", "paused"))
-        self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
+        if self.state == "paused":
+            text, tip = "Continue", "Continue the paused run"
+        elif self.state == "idle" and resumable:
+            text, tip = "Resume run", "Continue this run from its last checkpoint"
+        else:
+            text, tip = "Pause", "Pause (frees the GPU memory); press again to continue"
+        self.pause_button.setText(text)
+        self.pause_button.setToolTip(tip)
+        self.pause_button.setEnabled(self.state in ("running", "paused") or resumable)
         self.stop_button.setEnabled(self.state in ("starting", "running", "paused"))
         self.sample_button.setEnabled(self.state == "running")
         self.setup.setEnabled(not busy)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import signal
 import sys
@@ -145,12 +146,31 @@ class Control:
             threading.Thread(target=self._read, name="control-stdin", daemon=True).start()
 
     def _read(self) -> None:
+        # Read the file descriptor, not sys.stdin: a thread blocked in sys.stdin holds
+        # its buffer's lock, a forked DataLoader worker inherits that lock held, and the
+        # worker then deadlocks when multiprocessing closes stdin in the child (the run
+        # sat at iteration 0 forever). os.read holds no Python-level lock.
         # End of input is not a command: a headless run may have stdin at /dev/null.
         # An app that goes away is noticed when writing events fails (see Events).
-        for line in sys.stdin:
-            command = line.strip().lower()
-            if command:
-                self._queue.put(command)
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # no stdin at all (pythonw, a closed descriptor)
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                command = line.decode("utf-8", "replace").strip().lower()
+                if command:
+                    self._queue.put(command)
 
     def install_signal_handlers(self) -> None:
         """First Ctrl-C/SIGTERM asks for a clean stop; a second one aborts at once."""
