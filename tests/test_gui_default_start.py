@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import make_domain
 
 from cyclestudio.gui import jobs
 from cyclestudio.gui.main_window import MainWindow
 from cyclestudio.project import Project
-from helpers import make_domain
 
 
 def descendants(pid: int) -> set[int]:
