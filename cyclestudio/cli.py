@@ -44,7 +44,39 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
+    _no_abbreviations(parser)
     return parser
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Turn off prefix matching here and in every subcommand's parser below.
+
+    `--epoch 3` must be an error, not a silent `--epochs 3`.
+    """
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _no_abbreviations(child)
+
+
+def missing_display() -> str:
+    """Why the app cannot open a window here, or "" if it can (or cannot tell).
+
+    Without this, Qt aborts with a misleading "xcb-cursor0 is needed" on a server.
+    """
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return ""  # Windows and macOS always have their own window system
+    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get(
+        "WAYLAND_DISPLAY"
+    ):
+        return ""
+    return (
+        "no display to open the app on (neither DISPLAY nor WAYLAND_DISPLAY is set)\n"
+        "  hint: run it on a desktop, or with `ssh -X` / an X server and DISPLAY set; on a "
+        "server use the subcommands (`cyclestudio --help`: train, translate, watch, ...), "
+        "which need no display"
+    )
 
 
 def report(error: UserError, events: bool) -> None:
@@ -64,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cyclestudio` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
+        problem = missing_display()
+        if problem:
+            sys.stderr.write(f"cyclestudio: error: {problem}\n")
+            return 2
         from cyclestudio.gui.app import main as app_main
 
         return app_main()

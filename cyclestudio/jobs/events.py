@@ -30,6 +30,14 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def resume_command(run: object) -> str:
+    """The command that continues the run folder ``run``, ready to paste in any folder."""
+    import shlex
+
+    return f"cyclestudio train --resume {shlex.quote(str(run))}" if run else (
+        "cyclestudio train --resume RUN_FOLDER")
+
+
 def _training_line(event: str, f: dict[str, Any]) -> str:
     """A training event as a sentence for a person at a terminal."""
     if event == "started":
@@ -52,7 +60,7 @@ def _training_line(event: str, f: dict[str, Any]) -> str:
     if event == "stopped":
         return (
             f"stopped at iteration {f.get('iteration')}, saved {f.get('checkpoint')}; "
-            "continue with: cyclestudio train --resume RUN"
+            f"continue with: {resume_command(f.get('run'))}"
         )
     if event == "finished":
         model = f.get("model")
@@ -213,6 +221,9 @@ class RateMeter:
     def __init__(self, window: int = 50) -> None:
         self.window = window
         self._marks: list[tuple[float, int]] = []
+
+    # Marks count work done in this process only: a resumed run starts marking at
+    # its checkpoint's iteration, never at 0 (that read as thousands of images/s).
 
     def mark(self, done: int) -> None:
         self._marks.append((time.perf_counter(), done))

@@ -213,8 +213,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclestudio.jobs.events import Control, Events
+    from cyclestudio.jobs.events import Control, Events, resume_command
 
+    folder = args.resume or args.out
+    resume = resume_command(Path(folder).absolute() if folder else None)
     control = Control(read_stdin=args.events)
     events = Events(args.events, on_closed=lambda: control.put("stop"))
     control.install_signal_handlers()
@@ -226,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         events.emit(
             "error",
             message="aborted by a second interrupt; the last checkpoint is kept",
-            hint="cyclestudio train --resume RUN continues from it",
+            hint=f"{resume} continues from it",
             kind="interrupted",
         )
         return 130
@@ -239,14 +241,14 @@ def run(args: argparse.Namespace) -> int:
                 kind="out_of_memory",
                 message=f"out of memory: {exc}".splitlines()[0],
                 hint="lower --batch-size or --size, pick a smaller generator, or use --precision "
-                "bf16; then resume: the last checkpoint is kept",
+                f"bf16; the last checkpoint is kept ({resume})",
             )
             return 3
         events.emit(
             "error",
             kind="internal",
             message=f"{type(exc).__name__}: {exc}",
-            hint="this is a bug or a broken plugin; the last checkpoint is kept",
+            hint=f"this is a bug or a broken plugin; the last checkpoint is kept ({resume})",
             traceback=traceback.format_exc(),
         )
         if not args.events:
@@ -398,6 +400,7 @@ class Training:
             self, model, run_dir, total, per_epoch, {"A": len(domains.a), "B": len(domains.b)}
         )
         loop.iteration, loop.epoch, loop.position = iteration, epoch, position
+        loop.meter.mark(iteration)  # the rate counts this process's iterations only
         if iteration >= total:
             return loop.finish(sample_a, sample_b)
 
@@ -441,7 +444,6 @@ class _Loop:
         self.last_sample = -1
         self.health = Health()
         self.meter = RateMeter()
-        self.meter.mark(0)
         self.started_at = time.time()
 
     def record(self, losses: dict[str, float]) -> None:
@@ -586,7 +588,9 @@ class _Loop:
         if self.count:
             self.log()
         rel = self.checkpoint()
-        self.events.emit("stopped", iteration=self.iteration, checkpoint=rel)
+        self.events.emit(
+            "stopped", iteration=self.iteration, checkpoint=rel, run=str(self.run_dir)
+        )
         return 0
 
     def finish(self, sample_a: Any, sample_b: Any) -> int:

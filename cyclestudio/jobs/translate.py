@@ -179,7 +179,7 @@ class Reporter:
             sys.stderr.write("stopped on request\n")
         sys.stderr.flush()
 
-    def summary(self, outcomes: Sequence[Outcome], out_dir: Path) -> None:
+    def summary(self, outcomes: Sequence[Outcome], out_dir: Path, total: int) -> None:
         """The closing summary for a person: counts, then every skip and failure with why."""
         if self.events is not None:
             return
@@ -193,6 +193,10 @@ class Reporter:
         for o in outcomes:
             if o.status != "translated":
                 print(f"  {o.status}: {o.source}: {o.reason}")
+        left = total - len(outcomes)
+        if left > 0:
+            print(f"stopped early: {left} of {total} inputs were not translated; run the same "
+                  "command again to finish them (outputs already written are skipped)")
 
 
 @dataclass(frozen=True)
@@ -393,6 +397,8 @@ def run(args: argparse.Namespace) -> int:
         reporter.emit("finished", **counts, seconds=round(time.perf_counter() - started, 2))
     else:
         reporter.emit("stopped", done=state["done"], **counts)
-    reporter.summary(outcomes, out_dir)
+    reporter.summary(outcomes, out_dir, total)
+    if not finished and control.stop_requested:
+        return 130  # cut short by Ctrl-C or SIGTERM: a script must not carry on as if done
     return 1 if counts["failed"] else 0
 
