@@ -132,6 +132,13 @@ class Result:
     output: str | None
     status: str
     reason: str | None
+    code: str | None = None
+
+
+# The worker's reasons name its command-line flags; the app names its own controls.
+APP_REASONS = {
+    "output_exists": "output exists (tick “replace outputs that already exist” to replace it)",
+}
 
 
 class ResultsModel(QAbstractTableModel):
@@ -415,7 +422,11 @@ class ConvertPage(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # Wide enough for the longest status whatever rows are in view ("tran…" was cut).
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        metrics = self.table.fontMetrics()
+        self.table.setColumnWidth(0, max(metrics.horizontalAdvance(s) for s in (
+            *STATUS_COLOURS, ResultsModel.HEADERS[0])) + 3 * metrics.averageCharWidth())
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.table.setColumnWidth(1, 220)
@@ -573,8 +584,10 @@ class ConvertPage(QWidget):
         """The `cyclestudio watch` command line for ``folder`` (without the program)."""
         model = self.model_path()
         assert model is not None
-        return ["watch", str(model), "--in", str(folder), *self._common_arguments(),
-                "--events"]
+        args = ["watch", str(model), "--in", str(folder), *self._common_arguments()]
+        if self.overwrite.isChecked():
+            args.append("--overwrite")
+        return [*args, "--events"]
 
     def translate_arguments(self, inputs: list[Path]) -> list[str]:
         """The `cyclestudio translate` command line for ``inputs`` (without the program)."""
@@ -685,8 +698,10 @@ class ConvertPage(QWidget):
         for e in events:
             kind = e.get("event")
             if kind == "file":
+                code = e.get("code")
                 results.append(Result(str(e.get("input", "")), e.get("output"),
-                                      str(e.get("status", "failed")), e.get("reason")))
+                                      str(e.get("status", "failed")),
+                                      APP_REASONS.get(str(code), e.get("reason")), code))
             elif kind == "progress":
                 progress = e
             elif kind == "started" and self.mode == "watch":

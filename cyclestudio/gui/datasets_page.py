@@ -222,7 +222,8 @@ class DomainPanel(QWidget):
 
         self.title = QLabel(f"<b>Domain {key}</b>")
         self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("name, e.g. horses")
+        example = {"A": "horses", "B": "zebras"}.get(key, "photos")
+        self.name_edit.setPlaceholderText(f"name of domain {key}, e.g. {example}")
         self.name_edit.editingFinished.connect(self._rename)
         self.summary = QLabel("No images yet: drop folders or images here.")
         self.summary.setWordWrap(True)

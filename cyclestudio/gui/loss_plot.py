@@ -20,8 +20,12 @@ REDRAW_MS = 250
 # costs paint time on the UI thread (a long run logs millions).
 MAX_DRAWN = 2000
 ORDER = ["G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B"]
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#17becf", "#bcbd22", "#7f7f7f"]
+# One palette for both themes: each colour contrasts at least 3.5:1 with the light (white)
+# and the dark (#1e1e1e) plot background, so curves and the coloured legend boxes stay
+# readable on both (tests/test_gui_first_hour.py checks it). In ORDER's order.
+COLOURS = ["#307de8", "#c16515", "#109326", "#e93a48", "#ab51ec", "#0f8a8a", "#e619b2",
+           "#81810e", "#7a7a7a", "#9a6a2f"]
+BACKGROUNDS = {"light": "#ffffff", "dark": "#1e1e1e"}
 
 
 def read_metrics(path: Path) -> dict[str, tuple[list[float], list[float]]]:
@@ -202,7 +206,7 @@ class LossPlot(QWidget):
 
     def set_background(self, dark: bool) -> None:
         """Match the plot to the theme."""
-        self.plot.setBackground("#1e1e1e" if dark else "w")
+        self.plot.setBackground(BACKGROUNDS["dark" if dark else "light"])
         colour = "#ccc" if dark else "#333"
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setPen(colour)

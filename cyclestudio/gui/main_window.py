@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cyclestudio.errors import UserError
+from cyclestudio.gui import wheel_guard
 from cyclestudio.gui.convert_page import ConvertPage
 from cyclestudio.gui.datasets_page import DatasetsPage
 from cyclestudio.gui.jobs import JobRunner, describe_end
@@ -72,6 +73,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Settings | None = None, refresh: bool = True) -> None:
         super().__init__()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            wheel_guard.install(app)
         self.settings = settings or Settings.load()
         self.project: Project | None = None
         self.notifications: list[tuple[str, str]] = []

@@ -64,6 +64,9 @@ class Item:
     output: Path
 
 
+OUTPUT_EXISTS = "output_exists"  # the `code` of a file skipped because its output exists
+
+
 @dataclass
 class Outcome:
     """What happened to one input."""
@@ -73,6 +76,7 @@ class Outcome:
     status: str  # translated | skipped | failed
     reason: str = ""
     notes: list[str] = field(default_factory=list)
+    code: str = ""  # a stable name for the reason, for the app's own wording (docs/events.md)
 
 
 def parse_tile(text: str) -> int | str | None:
@@ -132,7 +136,8 @@ def plan_items(
         elif output.exists() and not overwrite:
             claimed[resolved] = source
             skipped.append(Outcome(source, output, "skipped",
-                                   "output exists (use --overwrite to replace it)"))
+                                   "output exists (use --overwrite to replace it)",
+                                   code=OUTPUT_EXISTS))
         else:
             claimed[resolved] = source
             items.append(Item(source, output))
@@ -355,7 +360,8 @@ def run(args: argparse.Namespace) -> int:
         written = o.output is not None and o.status == "translated"
         reporter.emit("file", input=str(o.source.absolute()),
                       output=str(o.output.absolute()) if written else None, status=o.status,
-                      reason=o.reason or ("; ".join(o.notes) if o.notes else None))
+                      reason=o.reason or ("; ".join(o.notes) if o.notes else None),
+                      code=o.code or None)
         state["done"] += 1
         if o.status == "translated":
             meter.mark(state["done"])

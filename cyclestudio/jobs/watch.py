@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll", action="store_true",
                    help="scan the folder every --interval seconds instead of OS notifications")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between scans (--poll)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that exist (default: skip those inputs)")
     p.add_argument("--skip-existing", action="store_true",
                    help="ignore images already in the folder when the watch starts")
     p.add_argument("--events", action="store_true", help="JSON-lines events for the app")
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         counts[o.status] += 1
         events.emit("file", input=str(o.source), output=str(o.output) if o.output
                     and o.status == "translated" else None, status=o.status,
-                    reason=o.reason or None)
+                    reason=o.reason or None, code=o.code or None)
         events.emit("progress", done=sum(counts.values()), total=None, images_per_s=None,
                     eta_s=None)
         say(f"{o.status}: {o.source}" + (f" → {o.output}" if o.status == "translated" else
@@ -217,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
             items, skipped = [], []
             for path in ready:  # the watched tree is mirrored under --out
                 target = out_dir / path.relative_to(root).parent
-                more, skip = plan_items([path], target, suffix, args.format, False)
+                more, skip = plan_items([path], target, suffix, args.format, args.overwrite)
                 items += more
                 skipped += skip
             for o in skipped:
