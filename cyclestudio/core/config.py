@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from cyclestudio.errors import UserError
+from cyclestudio.options import TRAIN, TRAIN_BY_NAME
 
 CONFIG_VERSION = 1
 
-PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgangp")
-LR_POLICIES = ("linear", "cosine", "step")
-PRECISIONS = ("fp32", "bf16", "fp16")
+
+def _default(name: str) -> Any:
+    return TRAIN_BY_NAME[name].default
+
+
+def _derive(name: str, values: dict[str, Any]) -> Any:
+    rule = TRAIN_BY_NAME[name].derive
+    assert rule is not None
+    return rule(values)
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class ArchChoice:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+# The defaults below come from cyclestudio/options.py (the paper's values); a field left
+# None there is derived from the others when the config is made.
 @dataclass(frozen=True)
 class DataConfig:
     """Where the two domains' images are and how they are prepared."""
@@ -33,46 +41,56 @@ class DataConfig:
     b: tuple[str, ...]
     a_name: str = "A"
     b_name: str = "B"
-    size: int = 256
-    load_size: int = 286
-    preprocess: str = "resize_and_crop"
-    flip: bool = True
-    channels: int = 3
-    workers: int = 2
+    size: int = _default("size")
+    load_size: int = None  # type: ignore[assignment]  # derived: size × 286/256
+    preprocess: str = _default("preprocess")
+    flip: bool = _default("flip")
+    channels: int = _default("channels")
+    workers: int = _default("workers")
+
+    def __post_init__(self) -> None:
+        if self.load_size is None:
+            object.__setattr__(self, "load_size", _derive("load_size", {"size": self.size}))
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """The CycleGAN objective and optimiser, with the paper's defaults."""
 
-    gan_loss: str = "lsgan"
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5
-    gp_weight: float = 10.0
-    pool_size: int = 50
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_policy: str = "linear"
-    epochs: int = 200
-    decay_epochs: int = 100
-    step_epochs: int = 50
-    batch_size: int = 1
+    gan_loss: str = _default("gan_loss")
+    lambda_cycle: float = _default("lambda_cycle")
+    lambda_identity: float = _default("lambda_identity")
+    gp_weight: float = _default("gp_weight")
+    pool_size: int = _default("pool_size")
+    lr_g: float = _default("lr_g")
+    lr_d: float = None  # type: ignore[assignment]  # derived: the generator's rate
+    beta1: float = _default("beta1")
+    beta2: float = _default("beta2")
+    lr_policy: str = _default("lr_policy")
+    epochs: int = _default("epochs")
+    decay_epochs: int = None  # type: ignore[assignment]  # derived: half the epochs
+    step_epochs: int = _default("step_epochs")
+    batch_size: int = _default("batch_size")
+
+    def __post_init__(self) -> None:
+        values = {"epochs": self.epochs, "lr_g": self.lr_g}
+        for name in ("lr_d", "decay_epochs"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, _derive(name, values))
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """How the run is carried out: device, seed, and how often it reports and saves."""
 
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_every_epochs: int = 5
-    samples: int = 3
+    seed: int = _default("seed")
+    device: str = _default("device")
+    precision: str = _default("precision")
+    log_every: int = _default("log_every")
+    sample_every: int = _default("sample_every")
+    checkpoint_every: int = _default("checkpoint_every")
+    keep_every_epochs: int = _default("keep_every_epochs")
+    samples: int = _default("samples")
     iterations: int | None = None  # stop when the run has done this many in total
 
 
@@ -132,38 +150,22 @@ class TrainConfig:
 
 
 def validate(config: TrainConfig) -> None:
-    """Check the values a user chose; raise UserError naming the first bad one."""
-    d, o, r = config.data, config.optim, config.run
+    """Check every value against its setting's range, then the rules that tie them together.
+
+    Raises UserError naming the first bad flag.
+    """
+    sections = {"data": config.data, "optim": config.optim, "run": config.run}
+    for setting in TRAIN:
+        if setting.section in sections:
+            setting.check(getattr(sections[setting.section], setting.name))
+    d, o = config.data, config.optim
 
     def need(ok: bool, message: str, hint: str) -> None:
         if not ok:
             raise UserError(message, hint)
 
-    need(d.size >= 16, f"--size {d.size} is too small", "use at least 16 pixels")
     need(d.load_size >= d.size or d.preprocess in ("none",),
          f"--load-size {d.load_size} is smaller than --size {d.size}",
          "the image is loaded at load size and cropped to size")
-    need(d.preprocess in PREPROCESS, f"unknown --preprocess {d.preprocess}",
-         "use one of " + ", ".join(PREPROCESS))
-    need(d.channels in (1, 3), f"--channels {d.channels} is not supported", "use 1 or 3")
-    need(d.workers >= 0, "--workers cannot be negative", "use 0 to load in the main process")
-    need(o.gan_loss in GAN_LOSSES, f"unknown --gan-loss {o.gan_loss}",
-         "use one of " + ", ".join(GAN_LOSSES))
-    need(o.lr_policy in LR_POLICIES, f"unknown --lr-policy {o.lr_policy}",
-         "use one of " + ", ".join(LR_POLICIES))
-    need(o.lambda_cycle >= 0, "--lambda-cycle cannot be negative", "the paper uses 10")
-    need(o.lambda_identity >= 0, "--lambda-identity cannot be negative", "the paper uses 0.5")
-    need(o.pool_size >= 0, "--pool-size cannot be negative", "the paper uses 50; 0 turns it off")
-    need(o.lr_g > 0 and o.lr_d > 0, "learning rates must be positive", "the paper uses 0.0002")
-    need(0 <= o.beta1 < 1 and 0 <= o.beta2 < 1, "Adam betas must be in [0, 1)",
-         "the paper uses 0.5 and 0.999")
-    need(o.epochs >= 1, f"--epochs {o.epochs} must be at least 1", "the paper trains 200")
-    need(0 <= o.decay_epochs <= o.epochs, f"--decay-epochs {o.decay_epochs} must be 0..--epochs",
-         "the paper decays over the last 100 of 200 epochs")
-    need(o.batch_size >= 1, f"--batch-size {o.batch_size} must be at least 1", "the paper uses 1")
-    need(r.precision in PRECISIONS, f"unknown --precision {r.precision}",
-         "use one of " + ", ".join(PRECISIONS))
-    for name in ("log_every", "sample_every", "checkpoint_every"):
-        value = getattr(r, name)
-        need(value >= 1, f"--{name.replace('_', '-')} {value} must be at least 1", "")
-    need(r.iterations is None or r.iterations >= 1, "--iterations must be at least 1", "")
+    need(o.decay_epochs <= o.epochs, f"--decay-epochs {o.decay_epochs} must be 0..--epochs "
+         f"({o.epochs})", "leave it out to decay over the last half of the epochs")

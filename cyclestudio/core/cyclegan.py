@@ -8,7 +8,6 @@ fakes drawn from a history pool of 50.
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from itertools import chain
 from typing import Any
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 
 from cyclestudio.core.config import TrainConfig
 from cyclestudio.core.networks import build_discriminator, build_generator
+from cyclestudio.core.schedule import lr_factor
 from cyclestudio.plugins import Registry
 
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
@@ -95,19 +95,6 @@ def gradient_penalty(
     scores = d(mixed)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
-
-
-def lr_factor(policy: str, iteration: int, total: int, decay_start: int, step: int) -> float:
-    """The learning-rate multiplier at ``iteration``: a pure function, so resume is exact."""
-    if policy == "linear":
-        if iteration < decay_start:
-            return 1.0
-        return max(0.0, 1.0 - (iteration - decay_start) / max(1, total - decay_start))
-    if policy == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * min(iteration, total) / max(1, total)))
-    if policy == "step":
-        return 0.1 ** (iteration // max(1, step))
-    raise ValueError(policy)
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:

@@ -7,7 +7,6 @@ images and crops it would have seen, whichever DataLoader worker decodes them.
 
 from __future__ import annotations
 
-import math
 import random
 import signal
 from collections.abc import Iterator, Sequence
@@ -249,8 +248,3 @@ def fixed_samples(
     h = min(t.shape[1] for t in tensors)
     w = min(t.shape[2] for t in tensors)
     return torch.stack([t[:, :h, :w] for t in tensors])
-
-
-def epochs_for(iterations: int, per_epoch: int) -> int:
-    """Whole epochs needed to cover ``iterations``."""
-    return max(1, math.ceil(iterations / per_epoch))

@@ -16,9 +16,9 @@ from typing import Any
 
 from PySide6.QtCore import QEventLoop, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from cyclestudio.protocol import TERMINAL as TERMINAL_EVENTS
+
 LOG_LINES = 40
-# Events arriving faster than this are delivered together in one `events` signal.
-TERMINAL_EVENTS = ("finished", "stopped", "error")
 
 
 def worker_command(args: Sequence[str]) -> list[str]:

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-SCHEMA = 1
-COMMANDS = ("pause", "resume", "stop", "sample")
+from cyclestudio.protocol import COMMANDS, SCHEMA
+
+__all__ = ["COMMANDS", "SCHEMA", "Control", "Events", "RateMeter", "resume_command"]
 
 
 def _fmt_time(seconds: float | None) -> str:

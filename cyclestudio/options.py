@@ -1,0 +1,290 @@
+"""Every user-facing choice of the jobs, said once: name, type, default, range, help.
+
+The command line (argparse), the app's forms, config.json and the docs are all built
+from these tables, so a default changes in one line and every layer follows. Neither
+torch nor Qt is imported here: the window reads this module directly.
+
+A ``Setting`` with ``default=None`` and a ``derive`` rule takes its value from other
+settings (the load size follows the crop size); the rule lives here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cyclestudio.errors import UserError
+
+# -- choice lists that several layers show ------------------------------------------------
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgangp")
+LR_POLICIES = ("linear", "cosine", "step")
+TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # translation and evaluation
+DIRECTIONS = ("a2b", "b2a")
+FORMATS = ("same", "png", "jpg", "webp", "tiff")
+FORMAT_TITLES = {"same": "same as the input", "png": "PNG", "jpg": "JPEG", "webp": "WebP",
+                 "tiff": "TIFF"}
+COMPILE = ("auto", "on", "off")
+DEFAULT_GENERATOR = "resnet_9blocks"
+DEFAULT_DISCRIMINATOR = "patchgan"
+
+_TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str"}
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option of a job.
+
+    ``section`` says where it lives in config.json (``data``, ``optim``, ``run``,
+    ``arch``) or, for translation, ``translate``. ``group`` is the heading it is shown
+    under. ``resumable`` settings may be given again with ``train --resume``.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    section: str
+    group: str
+    label: str = ""
+    flag: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: Sequence[Any] | None = None
+    derive: Callable[[Mapping[str, Any]], Any] | None = None
+    auto_text: str = ""  # how the form shows a derived value that was not set
+    resumable: bool = False
+    in_app: bool = True
+    metavar: str | None = None
+
+    @property
+    def option(self) -> str:
+        """The command-line flag, e.g. ``--load-size``."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def title(self) -> str:
+        """The label in the app's form."""
+        return self.label or self.name.replace("_", " ")
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it is allowed, else a UserError naming the flag and the range."""
+        if value is None and self.default is None:
+            return value  # left to its rule (derived) or meaning "none" (--iterations)
+        allowed = self.describe()
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise UserError(f"{self.option} takes {_TYPE_NAMES[self.type]}, not {value!r}",
+                            allowed)
+        if self.choices is not None and value not in self.choices:
+            raise UserError(f"{self.option} cannot be {value!r}", allowed)
+        if (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            raise UserError(f"{self.option} {value} is out of range", allowed)
+        return value
+
+    def describe(self) -> str:
+        """Allowed values and default in words, for help texts and error hints."""
+        parts = []
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(str(c) for c in self.choices))
+        if self.min is not None or self.max is not None:
+            low = "" if self.min is None else f"{self.min:g}"
+            high = "" if self.max is None else f"{self.max:g}"
+            parts.append(f"{low}..{high}")
+        if self.default is None and self.auto_text:
+            parts.append(f"default: {self.auto_text}")
+        elif self.default is not None:
+            shown = self.default if self.type is not bool else ("on" if self.default else "off")
+            parts.append(f"default {shown}")
+        return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The setting as a form spec (the app's OptionForm reads this shape)."""
+        return {
+            "name": self.name, "type": _TYPE_NAMES[self.type], "default": self.default,
+            "help": self.help, "min": self.min, "max": self.max,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "label": self.title, "auto": self.auto_text or None, "flag": self.option,
+        }
+
+
+def _half_epochs(v: Mapping[str, Any]) -> int:
+    return int(v["epochs"]) // 2
+
+
+def _load_for_size(v: Mapping[str, Any]) -> int:
+    return (int(v["size"]) * 286 + 255) // 256  # the paper loads 286 for 256 crops
+
+
+def _same_lr(v: Mapping[str, Any]) -> float:
+    return float(v["lr_g"])
+
+
+# -- training ----------------------------------------------------------------------------
+DATA, ARCH, OBJECTIVE, SCHEDULE, RUN = (
+    "data", "architecture", "objective", "schedule", "run")
+TRAIN: tuple[Setting, ...] = (
+    Setting("generator", str, DEFAULT_GENERATOR, "generator plugin name (see `plugins list`)",
+            "arch", ARCH, in_app=False, metavar="NAME"),
+    Setting("discriminator", str, DEFAULT_DISCRIMINATOR, "discriminator plugin name",
+            "arch", ARCH, in_app=False, metavar="NAME"),
+    Setting("size", int, 256, "training crop size in pixels", "data", DATA,
+            label="crop size", min=16, max=8192, metavar="PX"),
+    Setting("load_size", int, None, "images are resized to this before cropping", "data",
+            DATA, min=16, max=16384, derive=_load_for_size, auto_text="crop × 286/256",
+            metavar="PX"),
+    Setting("preprocess", str, "resize_and_crop", "how images are prepared", "data", DATA,
+            choices=PREPROCESS),
+    Setting("flip", bool, True, "random horizontal flips", "data", DATA,
+            label="random flips"),
+    Setting("channels", int, 3, "3 (RGB) or 1 (greyscale)", "data", DATA, choices=(1, 3)),
+    Setting("workers", int, 2, "image-decoding processes (0: decode inline)", "data", DATA,
+            label="loader workers", min=0, max=64, resumable=True),
+    Setting("gan_loss", str, "lsgan", "the adversarial loss (the paper: lsgan)", "optim",
+            OBJECTIVE, label="GAN loss", choices=GAN_LOSSES),
+    Setting("lambda_cycle", float, 10.0, "weight of the cycle-consistency loss", "optim",
+            OBJECTIVE, label="λ cycle", min=0, max=1000),
+    Setting("lambda_identity", float, 0.5, "identity loss weight, relative to λ cycle",
+            "optim", OBJECTIVE, label="λ identity", min=0, max=100),
+    Setting("gp_weight", float, 10.0, "gradient-penalty weight (wgangp only)", "optim",
+            OBJECTIVE, label="GP weight", min=0, max=1000),
+    Setting("pool_size", int, 50, "past fakes the discriminators see (0: none)", "optim",
+            OBJECTIVE, label="pool size", min=0, max=10000),
+    Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
+            label="learning rate G", flag="--lr", min=1e-8, max=1.0),
+    Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,
+            label="learning rate D", min=1e-8, max=1.0, derive=_same_lr,
+            auto_text="same as G"),
+    Setting("beta1", float, 0.5, "Adam β1", "optim", OBJECTIVE, label="β1", min=0,
+            max=0.999),
+    Setting("beta2", float, 0.999, "Adam β2", "optim", OBJECTIVE, label="β2", min=0,
+            max=0.9999),
+    Setting("batch_size", int, 1, "images per step (the paper: 1)", "optim", SCHEDULE,
+            label="batch size", min=1, max=1024),
+    Setting("epochs", int, 200, "length of the schedule in epochs", "optim", SCHEDULE,
+            min=1, max=1_000_000),
+    Setting("decay_epochs", int, None, "the learning rate decays linearly over the last N "
+            "epochs", "optim", SCHEDULE, label="decay epochs", min=0, max=1_000_000,
+            derive=_half_epochs, auto_text="half the epochs"),
+    Setting("lr_policy", str, "linear", "how the learning rate decays", "optim", SCHEDULE,
+            label="lr policy", choices=LR_POLICIES),
+    Setting("step_epochs", int, 50, "step policy: ×0.1 every N epochs", "optim", SCHEDULE,
+            label="step epochs", min=1, max=1_000_000),
+    Setting("iterations", int, None, "stop when the run has done N iterations in total",
+            "run", SCHEDULE, min=1, max=10**12, auto_text="all the epochs", resumable=True),
+    Setting("seed", int, 0, "random seed", "run", RUN, min=0, max=2**31 - 1),
+    Setting("device", str, "auto", "auto | cpu | cuda | cuda:N | mps", "run", RUN,
+            resumable=True, in_app=False, metavar="DEVICE"),
+    Setting("precision", str, "fp32", "fp32, or bf16/fp16 mixed precision (fp16: CUDA)",
+            "run", RUN, choices=TRAIN_PRECISIONS, resumable=True),
+    Setting("log_every", int, 10, "iterations between loss logs", "run", RUN,
+            label="log every", min=1, max=10**9, resumable=True),
+    Setting("sample_every", int, 500, "iterations between sample grids", "run", RUN,
+            label="sample every", min=1, max=10**9, resumable=True),
+    Setting("checkpoint_every", int, 1000, "iterations between checkpoints (also at each "
+            "epoch's end)", "run", RUN, label="checkpoint every", min=1, max=10**9,
+            resumable=True),
+    Setting("keep_every_epochs", int, 5, "keep a checkpoint copy every N epochs (0: only "
+            "the latest)", "run", RUN, label="keep every", min=0, max=10**6,
+            resumable=True),
+    Setting("samples", int, 3, "images per domain in each sample grid", "run", RUN,
+            label="sample images", flag="--sample-images", min=1, max=16),
+)
+
+# -- translation (translate and watch) ------------------------------------------------------
+TRANSLATE: tuple[Setting, ...] = (
+    Setting("direction", str, "a2b", "a2b uses the A→B generator, b2a the other one",
+            "translate", "output", choices=DIRECTIONS),
+    Setting("format", str, "same", "output format; same keeps the input's (PNG for GIF, "
+            "PPM, TGA)", "translate", "output", choices=FORMATS),
+    Setting("quality", int, 95, "JPEG/WebP quality (100 makes WebP lossless)", "translate",
+            "output", min=1, max=100, metavar="1-100"),
+    Setting("suffix", str, None, "added to each output name; '' for none", "translate",
+            "output", auto_text="_<target domain>"),
+    Setting("overwrite", bool, False, "replace outputs that exist", "translate", "output"),
+    Setting("tile", str, "auto", "tile large images: auto (by image size and free memory), "
+            "off, or a tile side in pixels", "translate", "speed", metavar="auto|off|PX"),
+    Setting("device", str, "auto", "auto, cpu, cuda, cuda:N or mps", "translate", "speed",
+            metavar="DEVICE"),
+    Setting("precision", str, "auto", "auto: bf16 on CUDA cards and CPUs that run it "
+            "natively, else fp32", "translate", "speed", choices=PRECISIONS),
+    Setting("compile", str, "auto", "torch.compile the generator: faster per image, ~30 s to "
+            "compile the first time; auto: on for CPU batches of 64 images or more",
+            "translate", "speed", choices=COMPILE),
+    Setting("batch_size", int, None, "images of equal size translated together", "translate",
+            "speed", min=1, max=1024, metavar="N",
+            auto_text="1 on a CPU, where batching measured slower; 4 on a GPU"),
+)
+
+
+def table(settings: Iterable[Setting]) -> dict[str, Setting]:
+    """Settings by name."""
+    return {s.name: s for s in settings}
+
+
+TRAIN_BY_NAME = table(TRAIN)
+TRANSLATE_BY_NAME = table(TRANSLATE)
+
+
+def default(name: str, settings: Mapping[str, Setting] = TRAIN_BY_NAME) -> Any:
+    """The default of one setting (None for a derived one)."""
+    return settings[name].default
+
+
+def section_defaults(section: str) -> dict[str, Any]:
+    """Defaults of the training settings stored in one config.json section."""
+    return {s.name: s.default for s in TRAIN if s.section == section}
+
+
+def resolve(given: Mapping[str, Any], settings: Sequence[Setting] = TRAIN) -> dict[str, Any]:
+    """Every setting's value: what was given (checked), else the default, else derived."""
+    unknown = sorted(set(given) - {s.name for s in settings})
+    if unknown:
+        raise UserError(f"unknown setting {unknown[0]!r}", "see --help for the settings")
+    values: dict[str, Any] = {}
+    for s in settings:
+        value = given.get(s.name)
+        values[s.name] = s.check(value) if value is not None else s.default
+    for s in settings:  # derived ones once every plain value is known
+        if values[s.name] is None and s.derive is not None:
+            values[s.name] = s.derive(values)
+    return values
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser | Any, settings: Iterable[Setting],
+    skip: Iterable[str] = (), groups: dict[str, Any] | None = None,
+) -> None:
+    """One flag per setting, each defaulting to None so a job can tell what was given.
+
+    The help shows the real default (or how a derived one is found).
+    """
+    skipped = set(skip)
+    groups = {} if groups is None else groups
+    for s in settings:
+        if s.name in skipped:
+            continue
+        target = groups.setdefault(s.group, parser.add_argument_group(s.group)) if hasattr(
+            parser, "add_argument_group") else parser
+        # argparse lists the choices itself; the help adds the range and the default.
+        described = s.describe() if s.choices is None else s.describe().split("; ", 1)[-1]
+        text = f"{s.help} ({described})" if described else s.help
+        if s.type is bool:
+            target.add_argument(s.option, dest=s.name, default=None,
+                                action=argparse.BooleanOptionalAction, help=text)
+        else:
+            metavar = s.metavar or (None if s.choices else _METAVARS[s.type])
+            target.add_argument(s.option, dest=s.name, default=None, type=s.type,
+                                choices=s.choices, metavar=metavar, help=text)
+
+
+def given(args: argparse.Namespace, settings: Iterable[Setting]) -> dict[str, Any]:
+    """The settings a command line set explicitly (flags left out are None)."""
+    return {s.name: getattr(args, s.name) for s in settings
+            if getattr(args, s.name, None) is not None}
