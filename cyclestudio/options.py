@@ -157,9 +157,9 @@ TRAIN: tuple[Setting, ...] = (
     Setting("pool_size", int, 50, "past fakes the discriminators see (0: none)", "optim",
             OBJECTIVE, label="pool size", min=0, max=10000),
     Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
-            label="learning rate G", flag="--lr", min=1e-8, max=1.0),
+            label="learning rate G", flag="--lr", min=1e-6, max=1.0),
     Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,
-            label="learning rate D", min=1e-8, max=1.0, derive=_same_lr,
+            label="learning rate D", min=1e-6, max=1.0, derive=_same_lr,
             auto_text="same as G"),
     Setting("beta1", float, 0.5, "Adam β1", "optim", OBJECTIVE, label="β1", min=0,
             max=0.999),
@@ -177,7 +177,7 @@ TRAIN: tuple[Setting, ...] = (
     Setting("step_epochs", int, 50, "step policy: ×0.1 every N epochs", "optim", SCHEDULE,
             label="step epochs", min=1, max=1_000_000),
     Setting("iterations", int, None, "stop when the run has done N iterations in total",
-            "run", SCHEDULE, min=1, max=10**12, auto_text="all the epochs", resumable=True),
+            "run", SCHEDULE, min=1, max=2**31 - 1, auto_text="all the epochs", resumable=True),
     Setting("seed", int, 0, "random seed", "run", RUN, min=0, max=2**31 - 1),
     Setting("device", str, "auto", "auto | cpu | cuda | cuda:N | mps", "run", RUN,
             resumable=True, in_app=False, metavar="DEVICE"),
@@ -288,3 +288,11 @@ def given(args: argparse.Namespace, settings: Iterable[Setting]) -> dict[str, An
     """The settings a command line set explicitly (flags left out are None)."""
     return {s.name: getattr(args, s.name) for s in settings
             if getattr(args, s.name, None) is not None}
+
+
+def fill_defaults(args: argparse.Namespace, settings: Iterable[Setting]) -> argparse.Namespace:
+    """Put each setting's resolved value on ``args`` where the command line left it out."""
+    present = [s for s in settings if hasattr(args, s.name)]
+    for name, value in resolve(given(args, present), present).items():
+        setattr(args, name, value)
+    return args

@@ -57,6 +57,27 @@ class Project:
         """Domain "A" or "B"."""
         return self.a if key == "A" else self.b
 
+    def image_files(self, domain: Domain) -> list[Path]:
+        """Every image file a domain names (its folders walked), minus the excluded ones."""
+        from cyclestudio.core.images import list_images  # torch-free, like this module
+
+        excluded = {str(self.resolve(p)) for p in domain.exclude}
+        files: list[Path] = []
+        for source in domain.paths:
+            path = self.resolve(source)
+            if path.is_dir():
+                files.extend(list_images(path))
+            elif path.is_file():
+                files.append(path)
+        seen: set[str] = set()
+        unique = []
+        for f in files:
+            text = str(f)
+            if text not in excluded and text not in seen:
+                seen.add(text)
+                unique.append(f)
+        return unique
+
     def add_run(self, run: Path) -> None:
         """Remember a run folder (most recent last); saving is the caller's."""
         rel = self.relative(run)

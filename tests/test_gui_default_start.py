@@ -67,7 +67,7 @@ def window(qtbot, tmp_path):
     w.show_page("Training")
     qtbot.waitUntil(lambda: t.generator.combo.findData("resnet_9blocks") >= 0, timeout=60000)
     qtbot.waitUntil(lambda: t.device.count() > 1, timeout=60000)
-    qtbot.waitUntil(lambda: t.hyper.size.value() == 32, timeout=30000)  # fitted to the images
+    qtbot.waitUntil(lambda: t.hyper.value("size") == 32, timeout=30000)  # fitted to the images
     # Sizes only: the default architectures, made narrow.
     t.generator.form.set_values({"width": 4})
     t.discriminator.form.set_values({"width": 4})

@@ -73,7 +73,7 @@ def wheel(widget, down: bool = True) -> None:
 def test_scrolling_the_training_form_never_changes_the_fields_under_the_pointer(window, qtbot):
     window.show_page("Training")
     t = window.training
-    epochs, gan_loss = t.hyper.epochs, t.hyper.gan_loss
+    epochs, gan_loss = t.hyper.field("epochs"), t.hyper.field("gan_loss")
     area = t.setup.parentWidget().parentWidget()  # the scroll area around the form
     bar = area.verticalScrollBar()
     assert bar.maximum() > 0, "the form should be taller than the window"
@@ -101,7 +101,7 @@ def test_on_a_cpu_the_page_says_so_and_offers_the_fast_settings(window):
     assert t.generator.form.values()["width"] == 16
     assert t.generator.form.values()["upsample"] == "resize"
     assert t.discriminator.form.values()["width"] == 32
-    assert t.hyper.size.value() <= 64
+    assert t.hyper.value("size") <= 64
     assert not t.cpu_note.isVisible()
     args = t.train_arguments(Path("RUN"))
     assert args[args.index("--generator") + 1] == "resnet_6blocks"
@@ -141,9 +141,9 @@ def test_the_crop_size_note_is_back_for_a_new_run_after_a_relaunch(qtbot, tmp_pa
     window.open_project(folder)
     t = window.training
     qtbot.waitUntil(lambda: t.hyper.smallest_side == 40, timeout=20000)
-    assert t.selected_run() == run and t.hyper.size.value() == 256  # the run's own size
+    assert t.selected_run() == run and t.hyper.value("size") == 256  # the run's own size
     t.runs.setCurrentIndex(0)  # "New run"
-    assert t.hyper.size.value() == 40
+    assert t.hyper.value("size") == 40
     assert "Fitted to your images" in t.hyper.fitted_note.text()
     assert t.hyper.fitted_note.isVisibleTo(t.hyper)
     window.close()

@@ -36,12 +36,12 @@ def test_a_real_run_plots_losses_shows_samples_and_stops_with_a_checkpoint(qtbot
     qtbot.waitUntil(lambda: t.device.findData("cpu") >= 0, timeout=60000)
     t.generator.select("resnet_6blocks", {"width": 4})
     t.discriminator.form.set_values({"width": 4})
-    t.hyper.size.setValue(32)
-    t.hyper.load_size.setValue(36)
-    t.hyper.iterations.setValue(5000)  # far more than we wait for: Stop ends it
-    t.hyper.log_every.setValue(1)
-    t.hyper.sample_every.setValue(5)
-    t.hyper.workers.setValue(0)
+    t.hyper.set_value("size", 32)
+    t.hyper.set_value("load_size", 36)
+    t.hyper.set_value("iterations", 5000)  # far more than we wait for: Stop ends it
+    t.hyper.set_value("log_every", 1)
+    t.hyper.set_value("sample_every", 5)
+    t.hyper.set_value("workers", 0)
     t.device.setCurrentIndex(t.device.findData("cpu"))
 
     t.start_button.click()

@@ -50,15 +50,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cyclestudio import options
 from cyclestudio.core.images import is_image_name
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.settings import Settings, data_dir
 from cyclestudio.gui.thumbnails import small_pil, to_qimage
-from cyclestudio.gui.training_page import format_duration
+from cyclestudio.humanize import format_duration
 from cyclestudio.project import Project
 
 DEMO_MODEL = "demo.csmodel"
-FORMATS = ("same", "png", "jpg", "webp", "tiff")
 PREVIEW_SIDE = 360
 STATUS_COLOURS = {"translated": "#2e9d4f", "skipped": "#c08a00", "failed": "#d33"}
 
@@ -359,12 +359,12 @@ class ConvertPage(QWidget):
         output_row.addWidget(self.output, 1)
         output_row.addWidget(browse_output)
         self.format = QComboBox()
-        for value, text in zip(FORMATS, ("same as the input", "PNG", "JPEG", "WebP", "TIFF"),
-                               strict=True):
-            self.format.addItem(text, value)
+        for value in options.FORMATS:
+            self.format.addItem(options.FORMAT_TITLES[value], value)
+        quality = options.TRANSLATE_BY_NAME["quality"]
         self.quality = QSpinBox()
-        self.quality.setRange(1, 100)
-        self.quality.setValue(95)
+        self.quality.setRange(int(quality.min or 1), int(quality.max or 100))
+        self.quality.setValue(quality.default)
         self.quality.setToolTip("JPEG/WebP quality (100 makes WebP lossless)")
         self.format.currentIndexChanged.connect(self._format_chosen)
         format_row = QHBoxLayout()

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cyclestudio.core.images import is_image_name, list_images, why_unreadable
+from cyclestudio.core.images import is_image_name, why_unreadable
 from cyclestudio.gui.thumbnails import SIZE, ThumbnailCache
 from cyclestudio.project import Domain, Project
 
@@ -55,26 +55,6 @@ class Entry:
     size: tuple[int, int] | None = None
     reason: str | None = None
     checked: bool = False
-
-
-def domain_files(project: Project, domain: Domain) -> list[Path]:
-    """Every image file a domain names (its folders walked), minus the excluded ones."""
-    excluded = {str(project.resolve(p)) for p in domain.exclude}
-    files: list[Path] = []
-    for source in domain.paths:
-        path = project.resolve(source)
-        if path.is_dir():
-            files.extend(list_images(path))
-        elif path.is_file():
-            files.append(path)
-    seen: set[str] = set()
-    unique = []
-    for f in files:
-        s = str(f)
-        if s not in excluded and s not in seen:
-            seen.add(s)
-            unique.append(f)
-    return unique
 
 
 def check_image(path: str) -> tuple[tuple[int, int] | None, str | None]:
@@ -104,7 +84,7 @@ class _Scan(QRunnable):
         self.cancelled = False
 
     def run(self) -> None:
-        paths = [str(p) for p in domain_files(self.project, self.domain)]
+        paths = [str(p) for p in self.project.image_files(self.domain)]
         self.signals.listed.emit(self.token, paths)
         batch: list[tuple[str, Any, Any]] = []
         last = time.monotonic()

@@ -27,14 +27,40 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _automatic(spec: dict[str, Any]) -> bool:
+    """A number whose default is worked out from other values ("auto")."""
+    return spec.get("default") is None and bool(spec.get("auto")) and spec.get("type") in (
+        "int", "float")
+
+
 def make_widget(spec: dict[str, Any]) -> QWidget:
     """One widget for one option: choices → combo box, int/float → spin box (range
-    enforced), bool → check box, str → line edit; the option's help is the tooltip."""
+    enforced), bool → check box, str → line edit; the option's help is the tooltip.
+
+    A number with no default but an ``auto`` text (worked out from other values, such
+    as the load size) gets a spin box whose lowest step reads "auto (…)" and means None.
+    """
     kind, default = spec.get("type"), spec.get("default")
     choices = spec.get("choices")
     low, high = spec.get("min"), spec.get("max")
     widget: QWidget
-    if choices:
+    if _automatic(spec):
+        auto = f"auto ({spec['auto']})"
+        if kind == "int":
+            spin = QSpinBox()
+            floor = int(low) if low is not None else 0
+            spin.setRange(floor - 1, int(high) if high is not None else INT_LIMIT)
+        else:
+            spin = QDoubleSpinBox()
+            spin.setDecimals(6)
+            floor = float(low) if low is not None else 0.0
+            spin.setRange(0.0 if floor > 0 else floor - 1, float(high) if high is not None
+                          else FLOAT_LIMIT)
+            spin.setSingleStep(max(floor, 1e-6) * 10 if floor > 0 else 0.1)
+        spin.setSpecialValueText(auto)
+        spin.setValue(spin.minimum())
+        widget = spin
+    elif choices:
         combo = QComboBox()
         for choice in choices:
             combo.addItem(_text(choice), choice)
@@ -67,7 +93,7 @@ def make_widget(spec: dict[str, Any]) -> QWidget:
     parts = [tip] if tip else []
     if low is not None or high is not None:
         parts.append(f"range {'' if low is None else low}…{'' if high is None else high}")
-    parts.append(f"default {_text(default)}")
+    parts.append(f"default: {spec['auto']}" if _automatic(spec) else f"default {_text(default)}")
     widget.setToolTip("\n".join(parts))
     return widget
 
@@ -79,6 +105,8 @@ def widget_value(widget: QWidget) -> Any:
     if isinstance(widget, QCheckBox):
         return widget.isChecked()
     if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        if widget.specialValueText() and widget.value() == widget.minimum():
+            return None  # "auto"
         return widget.value()
     if isinstance(widget, QLineEdit):
         return widget.text()
@@ -95,9 +123,9 @@ def set_widget_value(widget: QWidget, value: Any) -> None:
     elif isinstance(widget, QCheckBox):
         widget.setChecked(bool(value))
     elif isinstance(widget, QSpinBox):
-        widget.setValue(int(value))
+        widget.setValue(widget.minimum() if value is None else int(value))
     elif isinstance(widget, QDoubleSpinBox):
-        widget.setValue(float(value))
+        widget.setValue(widget.minimum() if value is None else float(value))
     elif isinstance(widget, QLineEdit):
         widget.setText(_text(value))
 
@@ -120,7 +148,7 @@ class OptionForm(QWidget):
         self.widgets = {}
         for spec in self.specs:
             widget = make_widget(spec)
-            label = QLabel(spec["name"].replace("_", " "))
+            label = QLabel(spec.get("label") or spec["name"].replace("_", " "))
             label.setToolTip(widget.toolTip())
             self.layout_.addRow(label, widget)
             self.widgets[spec["name"]] = widget

@@ -1,45 +1,43 @@
-"""The Training page: architectures and hyper-parameters, a run in a worker, live plots.
+"""The Training page: architectures and settings, a run in a worker, live plots.
 
 Start runs ``python -m cyclestudio train ... --events`` through JobRunner; this
 process never imports torch. A run folder is the source of truth: reopening a run
-replots metrics.jsonl and shows its samples.
+replots metrics.jsonl and shows its samples. The pieces live in their own modules:
+the settings form (training_form), the architecture choice (architecture_picker),
+the run's progress, warnings and failures (run_status).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from cyclestudio.gui.datasets_page import domain_files
+from cyclestudio import options, protocol
+from cyclestudio.gui.architecture_picker import ArchitecturePicker
+from cyclestudio.gui.device_picker import DevicePicker
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.loss_plot import LossPlot
-from cyclestudio.gui.option_form import OptionForm
 from cyclestudio.gui.registry import Registry
+from cyclestudio.gui.run_status import ErrorPanel, Note, RunStatus, WarningBanner
 from cyclestudio.gui.samples import SamplePreview
 from cyclestudio.gui.settings import Settings
+from cyclestudio.gui.training_form import HyperParameters
 from cyclestudio.project import Project
+from cyclestudio.runfolder import RunFolder
 
 # How long Quit waits for a run to stop (it finishes its step and saves a checkpoint)
 # before ending the worker: a paper-size CPU step plus a checkpoint takes seconds.
@@ -59,322 +57,8 @@ CPU_NOTE = (
     "settings run about 8 times faster.")
 FAST_CPU_TIP = ("ResNet with 6 blocks at width 16 and resize upsampling, PatchGAN at "
                 "width 32, crops of at most 64 px")
-
-PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgangp")
-LR_POLICIES = ("linear", "cosine", "step")
-
-
-def format_duration(seconds: float | None) -> str:
-    """1:02:03 or 02:03; "?" when unknown."""
-    if seconds is None:
-        return "?"
-    seconds = int(max(seconds, 0))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(low, high)
-    w.setValue(value)
-    w.setToolTip(tip)
-    return w
-
-
-def _dspin(low: float, high: float, value: float, decimals: int, step: float, tip: str):
-    w = QDoubleSpinBox()
-    w.setDecimals(decimals)
-    w.setRange(low, high)
-    w.setSingleStep(step)
-    w.setValue(value)
-    w.setToolTip(tip)
-    return w
-
-
-def _combo(items: tuple[str, ...], value: str, tip: str) -> QComboBox:
-    w = QComboBox()
-    w.addItems(list(items))
-    w.setCurrentText(value)
-    w.setToolTip(tip)
-    return w
-
-
-class HyperParameters(QWidget):
-    """The training hyper-parameters, with the CycleGAN paper's defaults."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.size = _spin(8, 4096, 256, "Training crop size in pixels (--size)")
-        self.load_size = _spin(8, 8192, 286, "Images are resized to this before cropping")
-        self.preprocess = _combo(PREPROCESS, "resize_and_crop", "How images are prepared")
-        self.flip = QCheckBox("random horizontal flips")
-        self.flip.setChecked(True)
-        self.batch = _spin(1, 256, 1, "Images per step; the paper uses 1")
-        self.epochs = _spin(1, 100000, 200, "Epochs in total (the paper: 200)")
-        self.decay = _spin(0, 100000, 100, "The learning rate decays over the last N epochs")
-        self.iterations = _spin(0, 10**9, 0, "Stop after this many iterations in total "
-                                "(0: run all the epochs)")
-        self.iterations.setSpecialValueText("by epochs")
-        self.lr = _dspin(1e-7, 1.0, 0.0002, 6, 0.0001, "Generator learning rate")
-        self.lr_d = _dspin(1e-7, 1.0, 0.0002, 6, 0.0001, "Discriminator learning rate")
-        self.beta1 = _dspin(0.0, 0.999, 0.5, 3, 0.05, "Adam β1")
-        self.gan_loss = _combo(GAN_LOSSES, "lsgan", "The adversarial loss (paper: lsgan)")
-        self.lambda_cycle = _dspin(0.0, 1000.0, 10.0, 2, 1.0, "Weight of the cycle loss")
-        self.lambda_identity = _dspin(0.0, 100.0, 0.5, 2, 0.1,
-                                      "Identity loss, relative to the cycle weight")
-        self.pool = _spin(0, 10000, 50, "Past fakes the discriminators see (image pool)")
-        self.lr_policy = _combo(LR_POLICIES, "linear", "How the learning rate decays")
-        self.seed = _spin(0, 2**31 - 1, 0, "Random seed")
-        self.workers = _spin(0, 64, 2, "Data-loading worker processes")
-        self.log_every = _spin(1, 100000, 10, "Log the losses every N iterations")
-        self.sample_every = _spin(1, 10**7, 500, "Save a sample grid every N iterations")
-        self.checkpoint_every = _spin(1, 10**7, 1000, "Save a checkpoint every N iterations")
-        # Until the user sets a size, it follows the images: cropping 256 px out of
-        # 64 px images only upsamples them and makes every step 16 times slower.
-        self.fitted_note = QLabel("")
-        self.fitted_note.setWordWrap(True)
-        self.fitted_note.setStyleSheet("color: gray")
-        self._fitting = False
-        self.user_sized = False
-        self.smallest_side = 0  # the project's shortest image side, once known
-        self.size.valueChanged.connect(self._size_edited)
-        self.load_size.valueChanged.connect(self._size_edited)
-        form = self._form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        for label, widget in [
-            ("crop size", self.size), ("load size", self.load_size), ("", self.fitted_note),
-            ("preprocess", self.preprocess), ("", self.flip), ("batch size", self.batch),
-            ("epochs", self.epochs), ("decay epochs", self.decay),
-            ("iterations", self.iterations), ("learning rate G", self.lr),
-            ("learning rate D", self.lr_d), ("β1", self.beta1), ("GAN loss", self.gan_loss),
-            ("λ cycle", self.lambda_cycle), ("λ identity", self.lambda_identity),
-            ("pool size", self.pool), ("lr policy", self.lr_policy), ("seed", self.seed),
-            ("loader workers", self.workers), ("log every", self.log_every),
-            ("sample every", self.sample_every), ("checkpoint every", self.checkpoint_every),
-        ]:
-            form.addRow(label, widget)
-        form.setRowVisible(self.fitted_note, False)
-
-    def _note(self, text: str) -> None:
-        self.fitted_note.setText(text)
-        self._form.setRowVisible(self.fitted_note, bool(text))
-
-    def _size_edited(self) -> None:
-        if not self._fitting:
-            self.user_sized = True
-            self._note("")
-
-    def refit(self) -> None:
-        """Fit the crop size to the images again, forgetting any run's or user's size."""
-        self.user_sized = False
-        if self.smallest_side:
-            self.fit_to_images(self.smallest_side)
-
-    def fit_to_images(self, side: int) -> None:
-        """Crop at most the shortest image side (a multiple of 4), unless the user chose."""
-        self.smallest_side = side
-        if self.user_sized or side < 16:
-            return
-        size = max(16, min(256, side // 4 * 4))
-        self._fitting = True
-        try:
-            self.size.setValue(size)
-            self.load_size.setValue(max(size, round(size * 286 / 256)))
-        finally:
-            self._fitting = False
-        self._note(
-            f"Fitted to your images (shortest side {side} px); the paper crops 256 of 286."
-            if size < 256 else "")
-
-    def arguments(self) -> list[str]:
-        """The `cyclestudio train` flags for these values."""
-        args = [
-            "--size", str(self.size.value()), "--load-size", str(self.load_size.value()),
-            "--preprocess", self.preprocess.currentText(),
-            "--batch-size", str(self.batch.value()), "--epochs", str(self.epochs.value()),
-            "--decay-epochs", str(self.decay.value()),
-            "--lr", repr(self.lr.value()), "--lr-d", repr(self.lr_d.value()),
-            "--beta1", repr(self.beta1.value()), "--gan-loss", self.gan_loss.currentText(),
-            "--lambda-cycle", repr(self.lambda_cycle.value()),
-            "--lambda-identity", repr(self.lambda_identity.value()),
-            "--pool-size", str(self.pool.value()), "--lr-policy", self.lr_policy.currentText(),
-            "--seed", str(self.seed.value()), "--workers", str(self.workers.value()),
-            "--log-every", str(self.log_every.value()),
-            "--sample-every", str(self.sample_every.value()),
-            "--checkpoint-every", str(self.checkpoint_every.value()),
-        ]
-        if not self.flip.isChecked():
-            args.append("--no-flip")
-        if self.iterations.value():
-            args += ["--iterations", str(self.iterations.value())]
-        return args
-
-    def set_from_config(self, config: dict[str, Any]) -> None:
-        """Show a run's config.json values."""
-        data, optim, run = config.get("data", {}), config.get("optim", {}), config.get("run", {})
-        setters: list[tuple[Any, Any]] = [
-            (self.size, data.get("size")), (self.load_size, data.get("load_size")),
-            (self.batch, optim.get("batch_size")), (self.epochs, optim.get("epochs")),
-            (self.decay, optim.get("decay_epochs")), (self.iterations, run.get("iterations")),
-            (self.lr, optim.get("lr_g")), (self.lr_d, optim.get("lr_d")),
-            (self.beta1, optim.get("beta1")), (self.lambda_cycle, optim.get("lambda_cycle")),
-            (self.lambda_identity, optim.get("lambda_identity")),
-            (self.pool, optim.get("pool_size")), (self.seed, run.get("seed")),
-            (self.workers, data.get("workers")), (self.log_every, run.get("log_every")),
-            (self.sample_every, run.get("sample_every")),
-            (self.checkpoint_every, run.get("checkpoint_every")),
-        ]
-        self._fitting = True
-        try:
-            for widget, value in setters:
-                if value is not None:
-                    widget.setValue(value)
-        finally:
-            self._fitting = False
-        self.user_sized = True  # a run's own sizes are kept
-        self._note("")
-        for combo, value in [(self.preprocess, data.get("preprocess")),
-                             (self.gan_loss, optim.get("gan_loss")),
-                             (self.lr_policy, optim.get("lr_policy"))]:
-            if value:
-                combo.setCurrentText(str(value))
-        if "flip" in data:
-            self.flip.setChecked(bool(data["flip"]))
-
-
-class ArchitecturePicker(QWidget):
-    """A combo box of a plugin kind's architectures and the chosen one's option form."""
-
-    def __init__(self, kind: str, default: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.kind, self.default = kind, default
-        self.specs: list[dict[str, Any]] = []
-        self.combo = QComboBox()
-        self.combo.currentIndexChanged.connect(self._chosen)
-        self.description = QLabel()
-        self.description.setWordWrap(True)
-        self.description.setStyleSheet("color: gray")
-        self.form = OptionForm()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.combo)
-        layout.addWidget(self.description)
-        layout.addWidget(self.form)
-        self.combo.addItem("loading plugins…")
-        self.combo.setEnabled(False)
-
-    def set_specs(self, specs: list[dict[str, Any]]) -> None:
-        """Offer these architectures (keeping the current choice and options if possible)."""
-        keep_name = self.name() if self.specs else self.default
-        keep_values = self.form.values() if self.specs else {}
-        self.specs = list(specs)
-        self.combo.blockSignals(True)
-        self.combo.clear()
-        for spec in self.specs:
-            self.combo.addItem(spec.get("title") or spec["name"], spec["name"])
-            self.combo.setItemData(self.combo.count() - 1, spec.get("description", ""),
-                                   Qt.ItemDataRole.ToolTipRole)
-        self.combo.setEnabled(bool(self.specs))
-        i = self.combo.findData(keep_name)
-        self.combo.setCurrentIndex(max(i, 0))
-        self.combo.blockSignals(False)
-        self._chosen(self.combo.currentIndex())
-        if keep_values and self.name() == keep_name:
-            self.form.set_values(keep_values)
-
-    def select(self, name: str, options: dict[str, Any]) -> None:
-        """Choose an architecture by name and fill in its options."""
-        i = self.combo.findData(name)
-        if i >= 0:
-            self.combo.setCurrentIndex(i)
-            self.form.set_values(options)
-
-    def name(self) -> str:
-        """The chosen architecture's name."""
-        return str(self.combo.currentData() or "")
-
-    def _chosen(self, i: int) -> None:
-        spec = self.specs[i] if 0 <= i < len(self.specs) else {}
-        self.description.setText(spec.get("description", ""))
-        multiple = spec.get("size_multiple")
-        if isinstance(multiple, int) and multiple > 1:
-            self.description.setText(
-                f"{spec.get('description', '')} Image sides: multiples of {multiple}.")
-        self.form.set_options(spec.get("options", []))
-
-
-class RunStatus(QWidget):
-    """Progress bar and one line: iteration, epoch, images/s, ETA, device."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 1)
-        self.bar.setValue(0)
-        self.bar.setFormat("%p%")
-        self.line = QLabel("No run.")
-        self.device = ""
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.line)
-
-    def show_progress(self, e: dict[str, Any], state: str = "") -> None:
-        """Show a progress event."""
-        total = int(e.get("total_iterations") or 0)
-        done = int(e.get("iteration") or 0)
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(min(done, max(total, 1)))
-        parts = [f"iteration {done:,}" + (f" / {total:,}" if total else "")]
-        if e.get("epoch") is not None:
-            parts.append(f"epoch {e['epoch']}")
-        if e.get("images_per_s") is not None:
-            parts.append(f"{float(e['images_per_s']):.1f} images/s")
-        parts.append(f"ETA {format_duration(e.get('eta_s'))}")
-        if self.device:
-            parts.append(self.device)
-        if state:
-            parts.append(state)
-        self.line.setText(" · ".join(parts))
-
-
-class ErrorPanel(QFrame):
-    """Why a worker ended abnormally, the last lines of its log, and a Resume button."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("ErrorPanel { border: 1px solid #d33; border-radius: 4px; }")
-        self.reason = QLabel()
-        self.reason.setWordWrap(True)
-        self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumHeight(130)
-        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.resume = QPushButton("Resume from the last checkpoint")
-        self.dismiss = QPushButton("Dismiss")
-        self.dismiss.clicked.connect(self.hide)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.resume)
-        buttons.addStretch(1)
-        buttons.addWidget(self.dismiss)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.reason)
-        layout.addWidget(self.log)
-        layout.addLayout(buttons)
-        self.hide()
-
-    def show_error(self, reason: str, log: list[str], can_resume: bool) -> None:
-        """Show why the run ended."""
-        self.reason.setText(f"<b style='color:#d33'>The run ended abnormally.</b><br>"
-                            f"{reason.replace(chr(10), '<br>')}")
-        self.log.setPlainText("\n".join(log) or "(the worker wrote no log)")
-        self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
-        self.resume.setVisible(can_resume)
-        self.show()
+STATE_WORDS = {"new": "no checkpoint", "running": "running", "stopped": "stopped",
+               "crashed": "crashed", "failed": "failed", "finished": "finished"}
 
 
 class TrainingPage(QWidget):
@@ -398,12 +82,10 @@ class TrainingPage(QWidget):
         self.runs = QComboBox()
         self.runs.setToolTip("A new run, or one of the project's runs to watch or resume")
         self.runs.currentIndexChanged.connect(self._run_chosen)
-        self.generator = ArchitecturePicker("generators", "resnet_9blocks")
-        self.discriminator = ArchitecturePicker("discriminators", "patchgan")
+        self.generator = ArchitecturePicker("generators", options.DEFAULT_GENERATOR)
+        self.discriminator = ArchitecturePicker("discriminators", options.DEFAULT_DISCRIMINATOR)
         self.hyper = HyperParameters()
-        self.device = QComboBox()
-        self.device.setToolTip("Where training runs; auto picks a GPU when there is one")
-        self.device.addItem("auto", "auto")
+        self.device = DevicePicker()
         self.device.currentIndexChanged.connect(self._device_chosen)
         self.generator.combo.currentIndexChanged.connect(self._device_chosen)
         self.plugin_errors = QLabel()
@@ -412,20 +94,9 @@ class TrainingPage(QWidget):
         self.plugin_errors.hide()
         # On a CPU the paper's networks crawl: say so where the user starts, and offer
         # the small configuration that still learns.
-        self.cpu_note = QFrame()
-        self.cpu_note.setObjectName("cpuNote")
-        self.cpu_note.setStyleSheet(
-            "#cpuNote { background: #fff4d6; border: 1px solid #e0c060; border-radius: 3px; }"
-            " #cpuNote QLabel { color: #5c4400; }")
-        note_text = QLabel(CPU_NOTE)
-        note_text.setWordWrap(True)
-        self.fast_button = QPushButton("Use the fast CPU settings")
-        self.fast_button.setToolTip(FAST_CPU_TIP)
+        self.cpu_note = Note(CPU_NOTE, "Use the fast CPU settings", FAST_CPU_TIP)
+        self.fast_button = self.cpu_note.button
         self.fast_button.clicked.connect(self.use_fast_cpu_settings)
-        note_layout = QVBoxLayout(self.cpu_note)
-        note_layout.addWidget(note_text)
-        note_layout.addWidget(self.fast_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.cpu_note.hide()
 
         setup = QWidget()
         setup_layout = QVBoxLayout(setup)
@@ -435,7 +106,7 @@ class TrainingPage(QWidget):
         QVBoxLayout(gen_box).addWidget(self.generator)
         dis_box = QGroupBox("Discriminator")
         QVBoxLayout(dis_box).addWidget(self.discriminator)
-        hyper_box = QGroupBox("Hyper-parameters (the paper's defaults)")
+        hyper_box = QGroupBox("Settings (the paper's defaults)")
         QVBoxLayout(hyper_box).addWidget(self.hyper)
         device_box = QGroupBox("Device")
         QVBoxLayout(device_box).addWidget(self.device)
@@ -461,7 +132,7 @@ class TrainingPage(QWidget):
         self.stop_button.setToolTip("Stop and save a checkpoint; the run can be resumed")
         self.stop_button.clicked.connect(self.stop)
         self.sample_button = QPushButton("Sample now")
-        self.sample_button.clicked.connect(lambda: self.runner.send("sample"))
+        self.sample_button.clicked.connect(lambda: self.runner.send(protocol.SAMPLE))
         controls = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button, self.sample_button):
             controls.addWidget(b)
@@ -481,16 +152,7 @@ class TrainingPage(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.addLayout(controls)
         right_layout.addWidget(self.status)
-        # The run's own advice (a collapsing discriminator, mode collapse, a schedule
-        # stretched to reach --iterations): visible, not buried in a tooltip.
-        self.warnings = QLabel()
-        self.warnings.setWordWrap(True)
-        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.warnings.setStyleSheet(
-            "QLabel { background: #fff4d6; color: #5c4400; border: 1px solid #e0c060;"
-            " border-radius: 3px; padding: 4px; }")
-        self.warnings.hide()
-        self.warning_lines: list[str] = []
+        self.warnings = WarningBanner()
         right_layout.addWidget(self.warnings)
         right_layout.addWidget(self.error_panel)
         right_layout.addWidget(views, 1)
@@ -521,31 +183,14 @@ class TrainingPage(QWidget):
         self._update_buttons()
 
     def _devices_changed(self) -> None:
-        devices = (self.registry.devices or {}).get("devices", [])
-        current = self.device.currentData() or self.settings.default_device
-        self.device.clear()
-        self.device.addItem("auto (best available)", "auto")
-        for d in devices:
-            memory = d.get("memory_bytes")
-            text = f"{d['id']} — {d.get('name', '')}"
-            if memory:
-                text += f" ({memory / 2**30:.0f} GiB)"
-            self.device.addItem(text, d["id"])
-        i = self.device.findData(current)
-        self.device.setCurrentIndex(max(i, 0))
-        if not any(str(d.get("id", "")).startswith(("cuda", "mps")) for d in devices):
-            self.device.setItemText(0, "auto (the CPU here)")
+        devices = (self.registry.devices or {}).get("devices")
+        if devices is not None:
+            self.device.set_devices(devices, self.settings.default_device)
         self._device_chosen()
 
     def on_cpu(self) -> bool:
         """True when the chosen device is (or auto will pick) the CPU."""
-        chosen = str(self.device.currentData() or "auto")
-        if chosen != "auto":
-            return chosen == "cpu"
-        devices = (self.registry.devices or {}).get("devices")
-        if devices is None:
-            return False  # not known yet
-        return not any(str(d.get("id", "")).startswith(("cuda", "mps")) for d in devices)
+        return self.device.on_cpu()
 
     def _device_chosen(self, _: int = 0) -> None:
         self.cpu_note.setVisible(self.on_cpu() and not self.fast_settings_in_use())
@@ -560,9 +205,9 @@ class TrainingPage(QWidget):
         """The small configuration `cyclestudio demo` suggests: about 8× faster on a CPU."""
         self.generator.select(FAST_CPU["generator"], FAST_CPU["generator_options"])
         self.discriminator.select(FAST_CPU["discriminator"], FAST_CPU["discriminator_options"])
-        side = min(FAST_CPU["size"], self.hyper.size.value())
-        self.hyper.size.setValue(side)
-        self.hyper.load_size.setValue(max(side, round(side * 72 / 64)))
+        side = min(FAST_CPU["size"], self.hyper.value("size"))
+        self.hyper.set_value("size", side)
+        self.hyper.set_value("load_size", None)  # follows the crop
         self._device_chosen()
 
     # -- project and runs --------------------------------------------------------
@@ -598,11 +243,14 @@ class TrainingPage(QWidget):
 
     @staticmethod
     def _run_state(run: Path) -> str:
-        if (run / "model.csmodel").exists():
-            return "finished"
-        if (run / "checkpoints" / "latest.pt").exists():
-            return "can resume"
-        return "no checkpoint"
+        folder = RunFolder(run)
+        state = folder.state()
+        if state == "running":
+            holder = folder.holder() or {}
+            return f"running in another process (pid {holder.get('pid', '?')})"
+        if state in ("stopped", "crashed", "failed") and folder.resumable():
+            return f"{STATE_WORDS[state]}, can resume"
+        return STATE_WORDS.get(state, state)
 
     def selected_run(self) -> Path | None:
         """The run folder chosen in the run list (None: a new run)."""
@@ -629,16 +277,13 @@ class TrainingPage(QWidget):
     def show_run(self, run: Path) -> None:
         """Show a run folder: its settings, losses and samples."""
         self.run_dir = run
-        try:
-            config = json.loads((run / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            config = {}
+        config = RunFolder(run).read_config()
         if config:
             self.hyper.set_from_config(config)
             gen, dis = config.get("generator", {}), config.get("discriminator", {})
             self.generator.select(gen.get("name", ""), gen.get("options", {}))
             self.discriminator.select(dis.get("name", ""), dis.get("options", {}))
-        self.plot.load(run / "metrics.jsonl")
+        self.plot.load(RunFolder(run).metrics)
         self.preview.load(run)
         self.status.device = config.get("run", {}).get("device", "")
         self.status.bar.setValue(0)
@@ -667,21 +312,26 @@ class TrainingPage(QWidget):
             domain = self.project.domain(key)
             if domain.exclude:
                 # Some images were removed in the app: name the rest one by one.
-                sources = [str(p) for p in domain_files(self.project, domain)]
+                sources = [str(p) for p in self.project.image_files(domain)]
             else:
                 sources = [str(self.project.resolve(p)) for p in domain.paths]
             for source in sources:
                 args += [flag, source]
         args += ["--a-name", self.project.a.name, "--b-name", self.project.b.name]
         args += ["--out", str(run)]
-        args += ["--generator", self.generator.name(),
-                 "--discriminator", self.discriminator.name()]
+        for flag, name, default in (
+                ("--generator", self.generator.name(), options.DEFAULT_GENERATOR),
+                ("--discriminator", self.discriminator.name(), options.DEFAULT_DISCRIMINATOR)):
+            if name != default:
+                args += [flag, name]
         for option in self.generator.form.changed_options():
             args += ["--generator-option", option]
         for option in self.discriminator.form.changed_options():
             args += ["--discriminator-option", option]
         args += self.hyper.arguments()
-        args += ["--device", str(self.device.currentData() or "auto"), "--events"]
+        if self.device.chosen() != options.default("device"):
+            args += ["--device", self.device.chosen()]
+        args.append("--events")
         return args
 
     def start(self) -> None:
@@ -708,20 +358,19 @@ class TrainingPage(QWidget):
         if run is None or self.runner.running():
             return
         args = ["train", "--resume", str(run), "--events"]
-        iterations = self.hyper.iterations.value()
+        iterations = self.hyper.value("iterations")
         if iterations and iterations > int(self.last_progress.get("iteration") or 0):
             args[3:3] = ["--iterations", str(iterations)]
         self._launch(args, run)
 
     def _launch(self, args: list[str], run: Path) -> None:
         self.error_panel.hide()
-        self.warning_lines = []
-        self.warnings.hide()
+        self.warnings.clear()
         self.run_dir = run
         self.plot.clear()
         self.preview.clear()
-        if (run / "metrics.jsonl").exists():
-            self.plot.load(run / "metrics.jsonl")
+        if RunFolder(run).metrics.exists():
+            self.plot.load(RunFolder(run).metrics)
             self.preview.load(run)
         self.last_progress = {}
         self.state = "starting"
@@ -735,16 +384,16 @@ class TrainingPage(QWidget):
         if self.state == "idle":
             self.resume_run()
         elif self.state == "running":
-            self.runner.send("pause")
+            self.runner.send(protocol.PAUSE)
             self.pause_button.setEnabled(False)
         elif self.state == "paused":
-            self.runner.send("resume")
+            self.runner.send(protocol.RESUME)
             self.pause_button.setEnabled(False)
 
     def stop(self) -> None:
         """Ask the run to stop; it saves a checkpoint first."""
         if self.runner.running():
-            self.runner.send("stop")
+            self.runner.send(protocol.STOP)
             self.state = "stopping"
             self.status.line.setText(self.status.line.text() + " · stopping…")
             self._update_buttons()
@@ -776,7 +425,7 @@ class TrainingPage(QWidget):
                 if e.get("resumed") and self.run_dir is not None:
                     # The worker has dropped the metrics logged after its checkpoint;
                     # replot so the curves do not run back over them (a false kink).
-                    self.plot.load(self.run_dir / "metrics.jsonl")
+                    self.plot.load(RunFolder(self.run_dir).metrics)
                 self.state = "running"
                 self.status.device = str(e.get("device", ""))
                 progress = {**e, "eta_s": None}
@@ -805,12 +454,8 @@ class TrainingPage(QWidget):
 
     def add_warning(self, message: str) -> None:
         """Show one of the run's warnings (the newest three stay in view)."""
-        if not message or message.startswith("skipping "):  # skipped files are listed apart
-            return
-        self.warning_lines = [*self.warning_lines, message][-3:]
-        self.warnings.setText("\n".join(f"⚠ {line}" for line in self.warning_lines))
-        self.warnings.setToolTip("\n\n".join(self.warning_lines))
-        self.warnings.show()
+        if not message.startswith("skipping "):  # skipped files are listed apart
+            self.warnings.add(message)
 
     def _ended(self, exit_code: int, crashed: bool, event: dict[str, Any] | None) -> None:
         run = self.run_dir
@@ -830,7 +475,7 @@ class TrainingPage(QWidget):
             self.run_ended.emit(True, "Training stopped", f"{name} stopped; it can be resumed.")
         else:
             reason = describe_end(exit_code, crashed, event)
-            can_resume = run is not None and (run / "checkpoints" / "latest.pt").exists()
+            can_resume = run is not None and RunFolder(run).resumable()
             self.error_panel.show_error(reason, list(self.runner.log_tail), can_resume)
             self.status.line.setText("The run failed.")
             self.run_ended.emit(False, "Training failed", reason.splitlines()[0])
@@ -841,9 +486,9 @@ class TrainingPage(QWidget):
         run = self.selected_run()
         self.start_button.setEnabled(not busy and self.project is not None
                                      and self.generator.name() != "")
-        resumable = (not busy and run is not None
-                     and (run / "checkpoints" / "latest.pt").exists()
-                     and not (run / "model.csmodel").exists())
+        folder = RunFolder(run) if run is not None else None
+        resumable = (not busy and folder is not None and folder.resumable()
+                     and folder.state() in ("stopped", "crashed", "failed"))
         if self.state == "paused":
             text, tip = "Continue", "Continue the paused run"
         elif self.state == "idle" and resumable:

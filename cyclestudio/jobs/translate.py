@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclestudio import options
 from cyclestudio.errors import UserError
 
 HELP = "translate images (files or folders, recursively) with a model file or a run folder"
-DIRECTIONS = ("a2b", "b2a")
-FORMATS = ("same", "png", "jpg", "webp", "tiff")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,27 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (a folder input's tree is mirrored under it)")
-    p.add_argument("--direction", choices=DIRECTIONS, default="a2b",
-                   help="a2b uses the A→B generator (default), b2a the other one")
-    p.add_argument("--format", choices=FORMATS, default="same",
-                   help="output format; same keeps the input's (PNG for GIF, PPM, TGA)")
-    p.add_argument("--quality", type=int, default=95, metavar="1-100",
-                   help="JPEG/WebP quality (100 makes WebP lossless); default 95")
-    p.add_argument("--suffix", default=None,
-                   help="added to each output name; default _<target domain>; '' for none")
-    p.add_argument("--tile", default="auto", metavar="auto|off|PX",
-                   help="tile large images: auto (by image size and free memory), off, "
-                   "or a tile side in pixels")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="auto: bf16 on CUDA cards and CPUs that run it natively, else fp32")
-    p.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
-                   help="torch.compile the generator: faster per image, ~30 s to compile the "
-                   "first time; auto: on for CPU batches of 64 images or more")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N",
-                   help="images of equal size translated together (default: 1 on CPU, where "
-                   "batching was measured slower, 4 on a GPU)")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    options.add_arguments(p, options.TRANSLATE)
     p.add_argument("--events", action="store_true", help="JSON-lines events for the app")
 
 
@@ -329,11 +308,8 @@ def run(args: argparse.Namespace) -> int:
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, RateMeter
 
+    options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
     reporter = Reporter(args.events)
-    if not 1 <= args.quality <= 100:
-        raise UserError(f"--quality {args.quality} is out of range", "use 1 to 100")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1", "")
     tile = parse_tile(args.tile)
     translator = load_translator(Path(args.model), args.device, precision=args.precision)
     _, target = translator.model.domain_names(args.direction)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cyclestudio import options
 from cyclestudio.errors import UserError
 
 HELP = "watch a folder and translate each new image as it arrives"
@@ -25,24 +26,15 @@ SETTLE_S = 0.6  # a file must keep its size and mtime this long before it is rea
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from cyclestudio.jobs.translate import DIRECTIONS, FORMATS
-
     p.add_argument("model", metavar="MODEL", help="a .csmodel file or a run folder")
     p.add_argument("--in", dest="inbox", required=True, metavar="DIR",
                    help="the folder to watch (subfolders too; their tree is mirrored)")
     p.add_argument("--out", required=True, metavar="DIR", help="where translations go")
-    p.add_argument("--direction", choices=DIRECTIONS, default="a2b")
-    p.add_argument("--format", choices=FORMATS, default="same")
-    p.add_argument("--quality", type=int, default=95, metavar="1-100")
-    p.add_argument("--suffix", default=None, help="added to each output name; default _<target>")
-    p.add_argument("--tile", default="auto", metavar="auto|off|PX")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    # One image at a time as it arrives: batching and compiling do not apply.
+    options.add_arguments(p, options.TRANSLATE, skip=("compile", "batch_size"))
     p.add_argument("--poll", action="store_true",
                    help="scan the folder every --interval seconds instead of OS notifications")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between scans (--poll)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace outputs that exist (default: skip those inputs)")
     p.add_argument("--skip-existing", action="store_true",
                    help="ignore images already in the folder when the watch starts")
     p.add_argument("--events", action="store_true", help="JSON-lines events for the app")
@@ -149,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--in {args.inbox} is not a folder", "give the folder to watch")
     if root == out_dir:
         raise UserError("--out is the watched folder", "choose another --out (a subfolder works)")
-    if not 1 <= args.quality <= 100:
-        raise UserError(f"--quality {args.quality} is out of range", "use 1 to 100")
+    options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
     if args.interval <= 0:
         raise UserError("--interval must be positive", "e.g. --interval 2")
     tile = parse_tile(args.tile)

@@ -1,0 +1,151 @@
+"""The Training page's settings form, built from cyclestudio/options.py.
+
+Every row is a setting of `cyclestudio train` with its label, range, default and help
+taken from the one table the command line is built from, so the two cannot drift. The
+form sends only the values that differ from the defaults; the job works out the rest
+(a derived value such as the decay epochs follows the epochs the job is given).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+
+from cyclestudio import options
+from cyclestudio.gui.option_form import make_widget, set_widget_value, widget_value
+
+# The order and headings of the form; the device has its own box on the page.
+SECTIONS = (options.DATA, options.OBJECTIVE, options.SCHEDULE, options.RUN)
+FIT_LIMIT = 256  # the paper's crop: never fit above it
+
+
+def form_settings() -> list[options.Setting]:
+    """The settings the form shows, in order."""
+    return [s for group in SECTIONS for s in options.TRAIN if s.group == group and s.in_app]
+
+
+class HyperParameters(QWidget):
+    """The training settings, starting at the defaults (the paper's values)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = form_settings()
+        self.widgets: dict[str, QWidget] = {}
+        form = self._form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        # Until the user sets one, the crop size follows the images: cropping 256 px
+        # out of 64 px images only upsamples them and makes every step 16 times slower.
+        self.fitted_note = QLabel("")
+        self.fitted_note.setWordWrap(True)
+        self.fitted_note.setStyleSheet("color: gray")
+        self._fitting = False
+        self.user_sized = False
+        self.smallest_side = 0  # the project's shortest image side, once known
+        group = ""
+        for setting in self.settings:
+            if setting.group != group:
+                group = setting.group
+                heading = QLabel(f"<b>{group.capitalize()}</b>")
+                form.addRow(heading)
+            widget = make_widget(setting.to_json())
+            widget.setObjectName(setting.name)
+            label = QLabel(setting.title)
+            label.setToolTip(f"{setting.option}: {widget.toolTip()}")
+            widget.setToolTip(label.toolTip())
+            form.addRow(label, widget)
+            self.widgets[setting.name] = widget
+            if setting.name == "size":
+                form.addRow("", self.fitted_note)
+        form.setRowVisible(self.fitted_note, False)
+        for name in ("size", "load_size"):
+            self.field(name).valueChanged.connect(self._size_edited)  # type: ignore[attr-defined]
+
+    # -- values ----------------------------------------------------------------------
+    def field(self, name: str) -> Any:
+        """The widget of setting ``name``."""
+        return self.widgets[name]
+
+    def value(self, name: str) -> Any:
+        """A setting's value on the form (None: automatic)."""
+        return widget_value(self.widgets[name])
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Put a value in a setting's widget (None: automatic)."""
+        set_widget_value(self.widgets[name], value)
+
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from their defaults."""
+        out = {}
+        for s in self.settings:
+            value = self.value(s.name)
+            if value is not None and value != s.default:
+                out[s.name] = value
+        return out
+
+    def resolved(self) -> dict[str, Any]:
+        """Every setting as the job will see it, derived ones worked out."""
+        return options.resolve(self.changed())
+
+    def arguments(self) -> list[str]:
+        """The `cyclestudio train` flags for the values the user changed."""
+        by_name = options.TRAIN_BY_NAME
+        args: list[str] = []
+        for name, value in self.changed().items():
+            setting = by_name[name]
+            if setting.type is bool:
+                args.append(setting.option if value else "--no-" + setting.option[2:])
+            else:
+                args += [setting.option, repr(value) if isinstance(value, float) else str(value)]
+        return args
+
+    def set_from_config(self, config: dict[str, Any]) -> None:
+        """Show a run's config.json values."""
+        self._fitting = True
+        try:
+            for s in self.settings:
+                section = config.get(s.section, {})
+                if isinstance(section, dict) and s.name in section:
+                    self.set_value(s.name, section[s.name])
+        finally:
+            self._fitting = False
+        self.user_sized = True  # a run's own sizes are kept
+        self._note("")
+
+    # -- fitting the crop size to the images ----------------------------------------------
+    def _note(self, text: str) -> None:
+        self.fitted_note.setText(text)
+        self._form.setRowVisible(self.fitted_note, bool(text))
+
+    def _size_edited(self) -> None:
+        if not self._fitting:
+            self.user_sized = True
+            self._note("")
+
+    def refit(self) -> None:
+        """Fit the crop size to the images again, forgetting any run's or user's size."""
+        self.user_sized = False
+        self._fitting = True
+        try:
+            self.set_value("load_size", None)
+        finally:
+            self._fitting = False
+        if self.smallest_side:
+            self.fit_to_images(self.smallest_side)
+
+    def fit_to_images(self, side: int) -> None:
+        """Crop at most the shortest image side (a multiple of 4), unless the user chose."""
+        self.smallest_side = side
+        if self.user_sized or side < 16:
+            return
+        size = max(16, min(FIT_LIMIT, side // 4 * 4))
+        self._fitting = True
+        try:
+            self.set_value("size", size)
+            self.set_value("load_size", None)  # follows the crop
+        finally:
+            self._fitting = False
+        default = options.default("size")
+        self._note(
+            f"Fitted to your images (shortest side {side} px); the paper crops {default} of "
+            f"{options.resolve({})['load_size']}." if size < default else "")
