@@ -439,7 +439,7 @@ class _Loop:
         self.sums: dict[str, float] = {}
         self.count = 0
         self.last_sample = -1
-        self.health = Health()
+        self.health = Health(self.config.optim.gan_loss)
         self.meter = RateMeter()
         self.meter.mark(0)
         self.started_at = time.time()
