@@ -333,7 +333,7 @@ class Translator:
             return []
         try:
             y = self._run(direction, self._to_tensor(images)).cpu()
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
+        except RuntimeError as exc:  # out-of-memory errors are RuntimeErrors
             if not _is_out_of_memory(exc):
                 raise
             self._release()
@@ -370,7 +370,7 @@ class Translator:
             return self.translate_batch([image], direction)[0]
         try:
             return self._translate_tiled(image, direction, plan, batch_size)
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
+        except RuntimeError as exc:  # out-of-memory errors are RuntimeErrors
             if not _is_out_of_memory(exc) or tile != "auto":
                 raise
             # Automatic recovery: halve the tiles and run the image again.
@@ -437,7 +437,9 @@ class Translator:
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
+    # torch.cuda.OutOfMemoryError is in every torch we support; from 2.5 it is an alias of
+    # torch.OutOfMemoryError, which every device raises.
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
