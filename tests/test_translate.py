@@ -171,6 +171,43 @@ def test_bad_files_are_named_with_their_reason_and_the_rest_is_written(
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
 
 
+def test_a_translation_whose_app_has_gone_stops_and_leaves_only_whole_files(model, tmp_path):
+    # The app reads our events; when it is killed its end of the pipe closes. The job
+    # must notice at its next event and stop, not go on converting a whole folder.
+    import subprocess
+    import sys
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    count = 24
+    for i in range(count):
+        Image.fromarray(noise(128, 128, seed=i)).save(src / f"{i:02d}.png")
+    job = subprocess.Popen(
+        [sys.executable, "-m", "cyclestudio", "translate", str(model), str(src), "--out",
+         str(out), "--events", "--device", "cpu", "--precision", "fp32", "--compile", "off"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Buffered stdout, as under `... --events | head`: the unsent bytes must not fail
+        # again at exit.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})
+    try:
+        while json.loads(job.stdout.readline())["event"] != "file":
+            pass
+        job.stdout.close()  # the app is gone (its stdin to us stays open, as after a crash)
+        code = job.wait(120)
+        stderr = job.stderr.read()
+    finally:
+        job.kill()
+        job.stdin.close()
+        job.stderr.close()
+    written = sorted(out.rglob("*"))
+    assert 1 <= len(written) < count, "it went on translating for nobody"
+    assert not [p for p in written if p.name.endswith(".tmp") or p.name.startswith(".")]
+    for path in written:
+        with Image.open(path) as im:
+            im.load()  # complete files only
+    assert code == 0 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 def test_inputs_are_never_overwritten_and_outputs_only_when_asked(model, tmp_path, capsys):
     Image.fromarray(noise(16, 16)).save(tmp_path / "cat.png")
     before = (tmp_path / "cat.png").read_bytes()

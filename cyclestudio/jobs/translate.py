@@ -142,10 +142,22 @@ def plan_items(
 class Reporter:
     """Events for the app (JSON lines), or a progress line and a summary for a person."""
 
-    def __init__(self, json_lines: bool) -> None:
+    def __init__(self, json_lines: bool, on_closed: Callable[[], None] | None = None) -> None:
         from cyclestudio.jobs.events import Events
 
-        self.events = Events(True) if json_lines else None
+        def closed() -> None:
+            # Nobody reads our stdout any more: point it at the null device, so the
+            # bytes stuck in its buffer do not fail again (with a traceback) at exit.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+            if on_closed is not None:
+                on_closed()
+
+        self.events = Events(True, on_closed=closed) if json_lines else None
         self.tty = getattr(sys.stderr, "isatty", lambda: False)()
         self._bar = False
 
@@ -320,7 +332,9 @@ def run(args: argparse.Namespace) -> int:
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, RateMeter
 
-    reporter = Reporter(args.events)
+    control = Control(read_stdin=args.events)
+    # The app that reads our events may go away (closed, crashed): then stop as on `stop`.
+    reporter = Reporter(args.events, on_closed=lambda: control.put("stop"))
     if not 1 <= args.quality <= 100:
         raise UserError(f"--quality {args.quality} is out of range", "use 1 to 100")
     if args.batch_size is not None and args.batch_size < 1:
@@ -335,7 +349,6 @@ def run(args: argparse.Namespace) -> int:
     translator.compile = args.compile == "on" or (
         args.compile == "auto" and translator.device.type == "cpu" and len(items) >= 64
         and any(shutil.which(cc) for cc in ("c++", "g++", "clang++", "cl")))
-    control = Control(read_stdin=args.events)
     control.install_signal_handlers()
     total = len(items) + len(skipped)
     reporter.emit("started", total=total, device=str(translator.device),
