@@ -234,6 +234,7 @@ class Translator:
         self.compile = compile
         self._compiled: dict[str, Any] = {}
         self.compile_error: str | None = None
+        self.compiled_images = 0  # images that really ran through a compiled graph
 
     # -- sizes ---------------------------------------------------------------------------
 
@@ -317,13 +318,18 @@ class Translator:
             return net(x)
         compiled = self._compiled.get(direction)
         if compiled is None:
-            compiled = self._compiled[direction] = torch.compile(net)
+            # fullgraph: the whole generator becomes one graph or compiling fails, never a
+            # silent eager run of the parts torch cannot compile (or of everything, past
+            # its recompile limit), so compiled_images counts only compiled work.
+            compiled = self._compiled[direction] = torch.compile(net, fullgraph=True)
         try:
             # One image at a time keeps a single compiled shape per image size.
-            return torch.cat([compiled(x[i:i + 1]) for i in range(x.shape[0])])
+            y = torch.cat([compiled(x[i:i + 1]) for i in range(x.shape[0])])
         except Exception as exc:  # noqa: BLE001 - no compiler, unsupported op: run eagerly
             self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             return net(x)
+        self.compiled_images += x.shape[0]
+        return y
 
     def translate_batch(
         self, images: Sequence[np.ndarray], direction: str = "a2b"
