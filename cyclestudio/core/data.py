@@ -19,7 +19,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from cyclestudio.core.config import DataConfig
-from cyclestudio.core.images import BadFile, load_rgb, scan
+from cyclestudio.core.imagecodec import load_rgb
+from cyclestudio.core.imagescan import BadFile, scan
 from cyclestudio.errors import UserError
 
 

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def pair_files(inputs: Path, truth: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(input, truth) pairs matched by relative path without extension; unmatched inputs."""
-    from cyclestudio.core.images import list_images
+    from cyclestudio.core.imagescan import list_images
 
     for folder, flag in ((inputs, "--a"), (truth, "--truth")):
         if not folder.is_dir():
@@ -51,7 +51,7 @@ def evaluate(translator: Any, pairs: list[tuple[Path, Path]], direction: str) ->
     """Mean PSNR/SSIM of translations and of untranslated inputs against the truth."""
     import numpy as np
 
-    from cyclestudio.core.imagefiles import BadImage, read_picture
+    from cyclestudio.core.imagecodec import BadImage, read_picture
     from cyclestudio.core.metrics import psnr, ssim
 
     scores: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "psnr_input", "ssim_input")}

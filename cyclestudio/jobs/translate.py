@@ -102,8 +102,8 @@ def plan_items(
     inputs: Sequence[Path], out_dir: Path, suffix: str, fmt: str, overwrite: bool
 ) -> tuple[list[Item], list[Outcome]]:
     """Pair each input with its output; list the inputs skipped before any work, and why."""
-    from cyclestudio.core.imagefiles import output_format
-    from cyclestudio.core.images import list_images
+    from cyclestudio.core.imagecodec import output_format
+    from cyclestudio.core.imagescan import list_images
 
     items: list[Item] = []
     skipped: list[Outcome] = []
@@ -220,7 +220,7 @@ class Settings:
 
 def encode(result: Any, picture: Any, item: Item, settings: Settings) -> Outcome:
     """Write one translated image atomically; the outcome says what happened."""
-    from cyclestudio.core.imagefiles import (
+    from cyclestudio.core.imagecodec import (
         make_image,
         output_format,
         save_kwargs,
@@ -249,7 +249,7 @@ def translate_items(
 
     Calls ``on_outcome`` once per item (in input order). Returns False if stopped early.
     """
-    from cyclestudio.core.imagefiles import BadImage, read_picture
+    from cyclestudio.core.imagecodec import BadImage, read_picture
 
     # Few threads: decoding and encoding overlap compute but must not crowd it out.
     workers = workers or max(1, min(4, (os.cpu_count() or 1) // 2))

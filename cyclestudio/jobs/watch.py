@@ -63,7 +63,7 @@ class Inbox:
 
     def offer(self, path: Path) -> None:
         """Note a file that appeared or changed."""
-        from cyclestudio.core.images import is_image_name
+        from cyclestudio.core.imagescan import is_image_name
 
         path = Path(path)
         if not is_image_name(path) or self._inside_output(path):
@@ -111,7 +111,7 @@ def _observer(root: Path, poll: bool, interval: float, found: queue.Queue[Path])
             if event.is_directory:
                 if event.event_type in ("created", "moved"):
                     # A folder dropped in whole: its files may not raise their own events.
-                    from cyclestudio.core.images import list_images
+                    from cyclestudio.core.imagescan import list_images
 
                     target = Path(getattr(event, "dest_path", "") or event.src_path)
                     if target.is_dir():
@@ -129,7 +129,7 @@ def _observer(root: Path, poll: bool, interval: float, found: queue.Queue[Path])
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclestudio.core.images import list_images
+    from cyclestudio.core.imagescan import list_images
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, Events
     from cyclestudio.jobs.translate import (

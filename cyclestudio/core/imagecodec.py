@@ -1,9 +1,14 @@
-"""Reading and writing the files a translation works on.
+"""Decoding image files into pixels, and encoding translated pixels back into files.
 
-Reading applies EXIF orientation, splits off alpha (carried through untouched),
-brings any mode (greyscale, palette, CMYK, 16-bit) to what the model takes, and keeps
-the ICC profile and EXIF block. Writing picks the format, puts the alpha back, keeps
+Reading applies EXIF orientation and brings any mode (greyscale, palette, CMYK,
+16-bit) to what the model takes, the same way for training (:func:`load_rgb`, 8-bit
+RGB for the augmentations) and for translation (:func:`read_picture`, which also
+splits off alpha, carried through untouched, and keeps the ICC profile and EXIF
+block). 16-bit means 0..65535 whatever the brightest pixel is, and CMYK goes through
+its embedded profile, in both. Writing picks the format, puts the alpha back, keeps
 ICC and EXIF where the format allows, and renames a finished temp file into place.
+
+Which files are images, and whether they can be read at all, is core/imagescan.py.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from cyclestudio.core.images import MAX_PIXELS, why_unreadable
+from cyclestudio.core.imagescan import MAX_PIXELS, why_unreadable
 
 FORMATS = ("same", "png", "jpg", "webp", "tiff")
 # PIL format name and file extension for each --format choice.
@@ -75,6 +80,34 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im.convert("RGB")
 
 
+def _grey16(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float ("F", taken as 0..1) image as (H, W) uint16."""
+    arr = np.asarray(im)
+    if im.mode == "F":
+        arr = np.clip(arr, 0, 1) * 65535
+    return np.clip(arr, 0, 65535).astype(np.uint16)
+
+
+def to_rgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
+    """Any PIL mode as 8-bit RGB (alpha dropped), with the pixels read_picture gives."""
+    if im.mode in _SIXTEEN_BIT or im.mode == "F":
+        grey = _grey16(im).astype(np.uint32)
+        return Image.fromarray(((grey * 255 + 32767) // 65535).astype(np.uint8), "L").convert(
+            "RGB")
+    if im.mode == "CMYK":
+        return _cmyk_to_rgb(im, icc)
+    if im.mode in _ALPHA or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+    return im.convert("RGB")
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Open an image upright (EXIF orientation applied) as 8-bit RGB, for training."""
+    with Image.open(path) as im:
+        icc = im.info.get("icc_profile") or None
+        return to_rgb(ImageOps.exif_transpose(im) or im, icc)
+
+
 def read_picture(path: Path, channels: int = 3) -> Picture:
     """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be."""
     try:
@@ -122,10 +155,7 @@ def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None
     mode = im.mode
     space = _icc_space(icc) if icc else None
     if mode in _SIXTEEN_BIT or mode == "F":
-        arr = np.asarray(im)
-        if mode == "F":
-            arr = np.clip(arr, 0, 1) * 65535
-        grey = np.clip(arr, 0, 65535).astype(np.uint16)
+        grey = _grey16(im)
         bits = 16
         pixels = grey[:, :, None]
         if channels == 3:
