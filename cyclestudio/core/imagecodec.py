@@ -31,6 +31,7 @@ _BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp",
                  ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 class BadImage(Exception):
@@ -98,14 +99,23 @@ def to_rgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
         return _cmyk_to_rgb(im, icc)
     if im.mode in _ALPHA or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
-    return im.convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Open an image upright (EXIF orientation applied) as 8-bit RGB, for training."""
+def load_rgb(path: Path, at_least: int | None = None) -> Image.Image:
+    """Open an image upright (EXIF orientation applied) as 8-bit RGB, for training.
+
+    ``at_least``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as both its
+    sides stay at least this long (libjpeg scales while decoding: much faster).
+    """
     with Image.open(path) as im:
+        if at_least:
+            im.draft(None, (at_least, at_least))
+        im.load()  # the pixels stay usable after the file is closed
         icc = im.info.get("icc_profile") or None
-        return to_rgb(ImageOps.exif_transpose(im) or im, icc)
+        if im.getexif().get(_ORIENTATION, 1) != 1:
+            im = ImageOps.exif_transpose(im)
+        return to_rgb(im, icc)
 
 
 def read_picture(path: Path, channels: int = 3) -> Picture:
@@ -142,7 +152,7 @@ def _upright_exif(im: Image.Image) -> bytes | None:
         exif = im.getexif()
         if not exif:
             return None
-        exif[0x0112] = 1  # the pixels are upright now
+        exif[_ORIENTATION] = 1  # the pixels are upright now
         return exif.tobytes()
     except Exception:  # noqa: BLE001 - unparsable EXIF is dropped, not fatal
         return None
