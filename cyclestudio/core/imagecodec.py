@@ -23,7 +23,6 @@ from PIL import Image, ImageOps
 
 from cyclestudio.core.imagescan import MAX_PIXELS, why_unreadable
 
-FORMATS = ("same", "png", "jpg", "webp", "tiff")
 # PIL format name and file extension for each --format choice.
 _WRITERS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp"),
             "tiff": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp")}
@@ -49,14 +48,8 @@ class Picture:
     pixels: np.ndarray  # (H, W, C) uint8 or uint16; C is the model's channel count
     alpha: np.ndarray | None  # (H, W), same dtype as pixels, or None
     bits: int  # 8 or 16
-    format: str  # the PIL format it was read as ("PNG", "JPEG", …)
     icc: bytes | None  # kept only when its colour space matches the output's
     exif: bytes | None  # orientation reset to upright
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height)."""
-        return self.pixels.shape[1], self.pixels.shape[0]
 
 
 def _icc_space(icc: bytes) -> str | None:
@@ -130,7 +123,6 @@ def read_picture(path: Path, channels: int = 3) -> Picture:
                 if width * height > MAX_PIXELS:
                     raise BadImage(f"too large ({width}×{height}, over "
                                    f"{MAX_PIXELS // 1_000_000} megapixels)")
-                fmt = opened.format or ""
                 opened.load()
                 im = ImageOps.exif_transpose(opened) or opened
                 icc = opened.info.get("icc_profile") or None
@@ -144,7 +136,7 @@ def read_picture(path: Path, channels: int = 3) -> Picture:
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
         reason = why_unreadable(path) or f"cannot decode: {type(exc).__name__}: {exc}"
         raise BadImage(reason) from None
-    return _to_picture(im, fmt, icc, exif, channels)
+    return _to_picture(im, icc, exif, channels)
 
 
 def _upright_exif(im: Image.Image) -> bytes | None:
@@ -158,7 +150,7 @@ def _upright_exif(im: Image.Image) -> bytes | None:
         return None
 
 
-def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None,
+def _to_picture(im: Image.Image, icc: bytes | None, exif: bytes | None,
                 channels: int) -> Picture:
     alpha: np.ndarray | None = None
     bits = 8
@@ -171,7 +163,7 @@ def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None
         if channels == 3:
             pixels = np.repeat(pixels, 3, axis=2)
             icc = None  # a grey profile does not describe RGB output
-        return Picture(pixels, None, bits, fmt, icc if space == "GRAY" else None, exif)
+        return Picture(pixels, None, bits, icc if space == "GRAY" else None, exif)
     if mode in _ALPHA or (mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA") if mode not in ("LA", "La") else im.convert("LA")
         alpha = np.asarray(im.getchannel("A")).copy()
@@ -192,7 +184,7 @@ def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None
     pixels = np.array(im)  # a writable copy: torch refuses read-only buffers
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    return Picture(np.ascontiguousarray(pixels), alpha, bits, fmt, icc, exif)
+    return Picture(np.ascontiguousarray(pixels), alpha, bits, icc, exif)
 
 
 def output_format(choice: str, source: Path) -> tuple[str, str]:

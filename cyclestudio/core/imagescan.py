@@ -34,9 +34,6 @@ class BadFile:
     path: Path
     reason: str
 
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
-
 
 def is_image_name(path: Path) -> bool:
     """True for a file whose name says it is an image (and is not OS junk or hidden)."""

@@ -464,9 +464,3 @@ def _resize(image: np.ndarray, size: tuple[int, int], resample: Any) -> np.ndarr
         im = Image.fromarray(image[:, :, c].astype(np.float32), "F")
         planes.append(np.asarray(im.resize(size, resample)).astype(image.dtype))
     return np.stack(planes, axis=2)
-
-
-def to_uint(image: np.ndarray, bits: int = 8) -> np.ndarray:
-    """[0, 1] floats → rounded 8- or 16-bit integers."""
-    peak = 255 if bits == 8 else 65535
-    return np.rint(image * peak).astype(np.uint8 if bits == 8 else np.uint16)
