@@ -77,3 +77,17 @@ def test_identical_translations_of_different_images_are_mode_collapse():
     healthy = torch.stack([real, real.flip(0) * 0.8, real, real, real * 0.9, real], 1)
     assert Health("wgangp", warmup=0).samples(500, healthy) == []
     assert Health("wgangp", warmup=0).samples(500, grid)  # judged for every GAN loss
+
+
+@pytest.mark.parametrize("kind", ["lsgan", "vanilla", "hinge", "wgangp"])
+def test_a_training_run_judges_its_discriminators_by_its_own_gan_loss(tmp_path, kind):
+    from types import SimpleNamespace
+
+    from cyclestudio.core.config import ArchChoice, DataConfig, OptimConfig, TrainConfig
+    from cyclestudio.jobs.train import _Loop
+
+    config = TrainConfig(data=DataConfig(a=("a",), b=("b",)), generator=ArchChoice("g"),
+                         discriminator=ArchChoice("d"), optim=OptimConfig(gan_loss=kind))
+    training = SimpleNamespace(events=None, control=None, config=config)
+    loop = _Loop(training, None, tmp_path, total=10, per_epoch=10, images={"A": 1, "B": 1})
+    assert loop.health.gan_loss == kind
