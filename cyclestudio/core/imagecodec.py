@@ -101,10 +101,13 @@ def load_rgb(path: Path, at_least: int | None = None) -> Image.Image:
     ``at_least``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as both its
     sides stay at least this long (libjpeg scales while decoding: much faster).
     """
-    with Image.open(path) as im:
+    # Our own file object: PIL then never closes the image, whose loaded pixels (returned
+    # without a copy when they are RGB already) stay usable after the file is closed.
+    with open(path, "rb") as f:
+        im = Image.open(f)
         if at_least:
             im.draft(None, (at_least, at_least))
-        im.load()  # the pixels stay usable after the file is closed
+        im.load()
         icc = im.info.get("icc_profile") or None
         if im.getexif().get(_ORIENTATION, 1) != 1:
             im = ImageOps.exif_transpose(im)
