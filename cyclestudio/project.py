@@ -59,7 +59,7 @@ class Project:
 
     def image_files(self, domain: Domain) -> list[Path]:
         """Every image file a domain names (its folders walked), minus the excluded ones."""
-        from cyclestudio.core.images import list_images  # torch-free, like this module
+        from cyclestudio.core.imagescan import list_images  # torch-free, like this module
 
         excluded = {str(self.resolve(p)) for p in domain.exclude}
         files: list[Path] = []

@@ -52,3 +52,16 @@ def events(stdout: str) -> list[dict]:
 def metrics(run: Path) -> list[dict]:
     """The run's metrics.jsonl lines."""
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def package_modules(folder: Path, package: str) -> list[str]:
+    """Every importable module under ``folder`` (a package named ``package``), sorted."""
+    names = []
+    for path in folder.rglob("*.py"):
+        parts = path.relative_to(folder).with_suffix("").parts
+        if parts[-1] == "__main__":  # running it is not importing it
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names.append(".".join((package, *parts)))
+    return sorted(names)

@@ -89,6 +89,25 @@ def test_eval_needs_matching_ground_truth(tmp_path):
     assert main(["eval", str(run), "--a", str(roles["testA"]), "--truth", str(tmp_path)]) == 2
 
 
+def test_eval_where_no_pair_can_be_scored_says_why_instead_of_crashing(tmp_path, capsys):
+    a, truth = tmp_path / "a", tmp_path / "truth"
+    a.mkdir()
+    truth.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("one", "two"):
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(a / f"{name}.png")
+        Image.fromarray((rng.random((16, 16, 3)) * 255).astype("uint8")).save(truth / f"{name}.png")
+    run = make_run(tmp_path / "run")
+    capsys.readouterr()
+    assert main(["eval", str(run), "--a", str(a), "--truth", str(truth)]) == 1
+    out = capsys.readouterr().out
+    assert "no image could be scored" in out
+    assert out.count("truth has another size") == 2
+    assert main(["eval", str(run), "--a", str(a), "--truth", str(truth), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 0 and result["psnr"] is None and len(result["failed"]) == 2
+
+
 def test_the_shipped_demo_model_beats_doing_nothing(tmp_path):
     model = demo.demo_model_path()
     if model is None:

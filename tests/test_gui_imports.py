@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import package_modules
+
 # Every module of the GUI package, so a new page is checked without being listed here.
-GUI_MODULES = sorted(f"cyclestudio.gui.{p.stem}"
-                     for p in (Path(__file__).parent.parent / "cyclestudio" / "gui").glob("*.py")
-                     if p.stem != "__init__")
+GUI_MODULES = package_modules(Path(__file__).parent.parent / "cyclestudio" / "gui",
+                              "cyclestudio.gui")
 
 
 def test_importing_the_gui_does_not_import_torch():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from cyclestudio.cli import main
+from cyclestudio.core.checkpoint import load_checkpoint
 from cyclestudio.core.modelfile import (
     METADATA_KEY,
     export_model,
@@ -101,12 +104,63 @@ def test_a_greyscale_unet_model_round_trips(tmp_path):
     assert out.shape == (50, 70, 1)
 
 
-def test_safetensors_file_is_never_unpickled(tmp_path: Path):
-    # A model file is plain tensors; the header is JSON. A pickle payload in place
-    # of the file is refused as unreadable rather than executed.
-    import pickle
+class Payload:
+    """Unpickling this makes a folder: proof that a loader ran code from a file."""
 
-    evil = tmp_path / "evil.csmodel"
-    evil.write_bytes(pickle.dumps({"x": 1}))
-    with pytest.raises(UserError):
-        load_model(evil)
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def _hostile(marker: Path) -> dict:
+    return {"format": "cyclestudio.checkpoint", "format_version": 1, "config": {},
+            "nets": {"G_A": Payload(marker)}}
+
+
+def test_the_payloads_are_live(tmp_path):
+    # Were they inert, the tests below would pass whatever the loaders did.
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(Payload(marker)))
+    assert marker.is_dir()
+    marker.rmdir()
+    torch.save(_hostile(marker), tmp_path / "hostile.pt")
+    torch.load(tmp_path / "hostile.pt", weights_only=False)
+    assert marker.is_dir()
+
+
+def test_a_model_file_is_never_unpickled(tmp_path):
+    marker = tmp_path / "ran"
+    for name, payload in (("pickled.csmodel", pickle.dumps(Payload(marker))),
+                          ("torch-saved.csmodel", None)):
+        path = tmp_path / name
+        if payload is None:
+            torch.save(_hostile(marker), path)
+        else:
+            path.write_bytes(payload)
+        with pytest.raises(UserError, match="not a readable model file"):
+            load_model(path)
+        with pytest.raises(UserError):
+            read_info(path)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch, on the raw pickle
+def test_a_checkpoint_or_run_folder_is_never_unpickled(tmp_path):
+    marker = tmp_path / "ran"
+    run = make_run(tmp_path / "run")
+    latest = run / "checkpoints" / "latest.pt"
+    torch.save(_hostile(marker), latest)  # a run folder someone handed us
+    loose = tmp_path / "shared.pt"
+    loose.write_bytes(pickle.dumps(Payload(marker)))
+    for source in (run, latest, loose):
+        with pytest.raises(UserError, match="not a readable cyclestudio checkpoint"):
+            load_model(source)
+        with pytest.raises(UserError):
+            read_info(source)
+        with pytest.raises(UserError):
+            load_checkpoint(latest if source == run else source)
+    assert main(["translate", str(run), str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert main(["train", "--resume", str(run), "--device", "cpu"]) == 2
+    assert not marker.exists()

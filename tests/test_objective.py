@@ -1,10 +1,18 @@
 """The CycleGAN objective: each GAN loss trains; the pool and schedules follow the paper."""
 
+import math
+
 import pytest
 import torch
 
 from cyclestudio.core.config import ArchChoice, DataConfig, OptimConfig, RunConfig, TrainConfig
-from cyclestudio.core.cyclegan import CycleGAN, ImagePool, gradient_penalty, lr_factor
+from cyclestudio.core.cyclegan import (
+    CycleGAN,
+    GANLoss,
+    ImagePool,
+    gradient_penalty,
+    lr_factor,
+)
 from cyclestudio.core.networks import build_discriminator
 
 
@@ -44,11 +52,57 @@ def test_identity_loss_is_off_when_its_weight_is_zero():
     assert losses["idt_A"] == 0 and losses["idt_B"] == 0
 
 
-def test_gradient_penalty_is_zero_only_for_unit_gradients():
+def linear_critic(weight_norm: float) -> torch.nn.Module:
+    """D(x) = w·x with ‖w‖ = weight_norm: its gradient is w at every input."""
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1, bias=False))
+    with torch.no_grad():
+        w = torch.randn(1, 3 * 8 * 8, generator=torch.Generator().manual_seed(1))
+        critic[1].weight.copy_(w / w.norm() * weight_norm)
+    return critic
+
+
+@pytest.mark.parametrize("norm,penalty", [(1.0, 0.0), (3.0, 4.0), (0.5, 0.25)])
+def test_gradient_penalty_is_zero_only_for_unit_gradients(norm, penalty):
+    real, fake = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    gp = gradient_penalty(linear_critic(norm), real, fake, torch.Generator().manual_seed(0))
+    assert gp.item() == pytest.approx(penalty, abs=1e-5)  # (‖w‖ − 1)²
+    assert gp.requires_grad  # it trains the critic
+
+
+def test_gradient_penalty_of_a_real_discriminator_is_positive_and_trains_it():
     d = build_discriminator("patchgan", {"width": 4}, 3)
     real, fake = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     gp = gradient_penalty(d, real, fake, torch.Generator().manual_seed(0))
-    assert gp.item() > 0 and gp.requires_grad
+    assert gp.item() > 0
+    gp.backward()
+    # Every convolution's weights get a gradient (biases cannot: they do not change ∇ₓD).
+    weights = [p for p in d.parameters() if p.dim() == 4]
+    assert weights and all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
+
+
+# Raw scores for two real and two fake images, and each loss worked out by hand. The
+# discriminator's loss is halved, as in the paper's code ("slows down D").
+REAL, FAKE = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -2.0])
+softplus = lambda v: math.log(1 + math.exp(v))  # noqa: E731 - BCE with logits is softplus(∓x)
+KNOWN = {
+    # generator: mean (f − 1)²; discriminator: ½ [mean (r − 1)² + mean f²]
+    "lsgan": ((0.25 + 9) / 2, 0.5 * ((1 + 4) / 2 + (0.25 + 4) / 2)),
+    # generator: mean softplus(−f); discriminator: ½ [mean softplus(−r) + mean softplus(f)]
+    "vanilla": ((softplus(-0.5) + softplus(2)) / 2,
+                0.5 * ((softplus(-2) + softplus(1)) / 2 + (softplus(0.5) + softplus(-2)) / 2)),
+    # generator: −mean f; discriminator: ½ [mean relu(1 − r) + mean relu(1 + f)]
+    "hinge": (0.75, 0.5 * ((0 + 2) / 2 + (1.5 + 0) / 2)),
+    # generator: −mean f; discriminator: ½ [mean f − mean r] (the penalty is added apart)
+    "wgangp": (0.75, 0.5 * (-0.75 - 0.5)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KNOWN))
+def test_each_gan_loss_gives_the_values_worked_out_by_hand(kind):
+    generator, discriminator = KNOWN[kind]
+    loss = GANLoss(kind)
+    assert loss.generator(FAKE).item() == pytest.approx(generator, rel=1e-6)
+    assert loss.discriminator(REAL, FAKE).item() == pytest.approx(discriminator, rel=1e-6)
 
 
 def test_the_pool_returns_fresh_fakes_until_full_then_swaps_about_half():

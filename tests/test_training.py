@@ -13,6 +13,7 @@ from helpers import TINY, cli, events, make_domain, metrics
 from PIL import Image
 
 from cyclestudio.core.checkpoint import load_checkpoint
+from cyclestudio.core.modelfile import read_info
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,11 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert set(state["nets"]) == {"G_A", "G_B", "D_A", "D_B"}
     assert set(state["optimizers"]) == {"G", "D"}
     assert 0 < len(state["pools"]["A"]) <= 50
+    # The trained translator, named by the finished event, describes itself.
+    assert evs[-1]["model"] == "model.csmodel"
+    info = read_info(run / evs[-1]["model"])
+    assert (info.generator, info.iteration, info.size) == ("resnet_6blocks", 40, 32)
+    assert (info.a_name, info.b_name) == ("summer", "winter")
 
 
 def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(domains, tmp_path):
@@ -214,9 +220,8 @@ def test_unreadable_files_are_named_and_skipped(domains, tmp_path):
     done = train(mixed, b, tmp_path / "run", "--iterations", "2", "--events")
     assert done.returncode == 0, done.stderr
     evs = events(done.stdout)
-    skipped = {e["path"].rsplit("/", 1)[-1]: e["reason"] for e in evs[1]["skipped"]} if False else {
-        s["path"].rsplit("/", 1)[-1]: s["reason"]
-        for s in next(e for e in evs if e["event"] == "started")["skipped"]}
+    started = next(e for e in evs if e["event"] == "started")
+    skipped = {s["path"].rsplit("/", 1)[-1]: s["reason"] for s in started["skipped"]}
     assert set(skipped) == {"broken.png", "empty.jpg"}
     assert skipped["empty.jpg"] == "empty file"
     warnings = [e["message"] for e in evs if e["event"] == "warning"]

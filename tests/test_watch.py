@@ -38,9 +38,12 @@ class Watch:
                 return event
         raise AssertionError(f"not seen; got {self.seen}; stderr: {self.proc.stderr.read()}")
 
-    def stop(self):
-        self.proc.stdin.write("stop\n")
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
+
+    def stop(self):
+        self.send("stop")
         stopped = self.until(lambda e: e["event"] == "stopped")
         assert self.proc.wait(30) == 0
         return stopped
@@ -95,6 +98,37 @@ def test_a_restarted_watch_skips_what_it_already_translated(tmp_path):
     finally:
         watch.proc.kill()
     assert (out / "a_zebra.png").read_bytes() == before
+
+
+def test_pause_and_stop_from_the_app_act_in_the_middle_of_a_batch(tmp_path):
+    # Many images waiting at the start settle together and form one batch; `pause` and
+    # `stop` must act after the file in hand, not after the whole folder.
+    model = make_run(tmp_path / "run")
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    count = 24
+    for i in range(count):
+        _image(inbox / f"{i:02d}.png", size=(128, 128), seed=i)
+    watch = Watch(str(model), "--in", str(inbox), "--out", str(out), "--device", "cpu")
+    try:
+        watch.until(lambda e: e["event"] == "file")
+        watch.send("pause")
+        watch.until(lambda e: e["event"] == "paused")
+        before_pause = len([e for e in watch.seen if e["event"] == "file"])
+        time.sleep(1.5)  # long enough for several more files, were it not paused
+        watch.send("resume")
+        watch.until(lambda e: e["event"] == "resumed")
+        files = [e["event"] for e in watch.seen].index("paused")
+        while_paused = [e for e in watch.seen[files:] if e["event"] == "file"]
+        stopped = watch.stop()
+    finally:
+        watch.proc.kill()
+    assert before_pause < count
+    assert len(while_paused) <= 1  # at most the file already in hand is written
+    assert 1 <= stopped["translated"] < count
+    written = sorted(out.rglob("*"))
+    assert len(written) == stopped["translated"]
+    assert not [p for p in written if p.name.endswith(".tmp") or p.name.startswith(".")]
 
 
 def test_watching_a_missing_folder_is_a_clear_error(tmp_path):

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from cyclestudio.core.config import DataConfig
-from cyclestudio.core.images import BadFile, load_rgb, scan
+from cyclestudio.core.imagecodec import load_rgb
+from cyclestudio.core.imagescan import BadFile, scan
 from cyclestudio.errors import UserError
 
 
@@ -62,73 +64,104 @@ def find_domains(config: DataConfig) -> Domains:
     return Domains(a, b, bad_a + bad_b)
 
 
-def _at_least(im: Image.Image, size: int) -> Image.Image:
-    w, h = im.size
+def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bicubic with antialiasing (PIL's filter) on a uint8 (C, H, W) tensor.
+
+    torchvision's uint8 kernel is vectorised: 256² → 286² takes 0.4 ms against PIL's
+    2.1 ms (benchmarks/torchvision_vs_ours.py).
+    """
+    if tuple(x.shape[-2:]) == (height, width):
+        return x
+    return TF.resize(x, [height, width], interpolation=TF.InterpolationMode.BICUBIC,
+                     antialias=True)
+
+
+def _at_least(x: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
     if w >= size and h >= size:
-        return im
+        return x
     scale = size / min(w, h)
-    return im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    return _resize(x, max(size, round(h * scale)), max(size, round(w * scale)))
 
 
-def _random_crop(im: Image.Image, size: int, rng: random.Random) -> Image.Image:
-    im = _at_least(im, size)
-    w, h = im.size
-    x = rng.randint(0, w - size)
-    y = rng.randint(0, h - size)
-    return im.crop((x, y, x + size, y + size))
+def _random_crop(x: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
+    x = _at_least(x, size)
+    h, w = x.shape[-2:]
+    left = rng.randint(0, w - size)
+    top = rng.randint(0, h - size)
+    return x[:, top:top + size, left:left + size]
 
 
-def _center_crop(im: Image.Image, size: int) -> Image.Image:
-    im = _at_least(im, size)
-    w, h = im.size
-    x, y = (w - size) // 2, (h - size) // 2
-    return im.crop((x, y, x + size, y + size))
+def _center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    x = _at_least(x, size)
+    h, w = x.shape[-2:]
+    left, top = (w - size) // 2, (h - size) // 2
+    return x[:, top:top + size, left:left + size]
 
 
-def _scale_width(im: Image.Image, width: int, at_least: int) -> Image.Image:
-    w, h = im.size
-    height = max(at_least, round(h * width / w))
-    return im.resize((width, height), Image.BICUBIC)
+def _scale_width(x: torch.Tensor, width: int, at_least: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return _resize(x, max(at_least, round(h * width / w)), width)
 
 
-def _round_to(im: Image.Image, multiple: int) -> Image.Image:
-    w, h = im.size
-    nw, nh = (
-        max(multiple, round(w / multiple) * multiple),
-        max(multiple, round(h / multiple) * multiple),
-    )
-    return im if (nw, nh) == (w, h) else im.resize((nw, nh), Image.BICUBIC)
+def _round_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return _resize(x, max(multiple, round(h / multiple) * multiple),
+                   max(multiple, round(w / multiple) * multiple))
 
 
 def prepare(
-    im: Image.Image, config: DataConfig, rng: random.Random | None, multiple: int = 4
-) -> Image.Image:
-    """The CycleGAN preprocessing; ``rng`` None means deterministic (centre crop, no flip)."""
+    x: torch.Tensor, config: DataConfig, rng: random.Random | None, multiple: int = 4
+) -> torch.Tensor:
+    """The CycleGAN preprocessing of a uint8 (C, H, W) image; ``rng`` None means
+    deterministic (centre crop, no flip)."""
     p, size, load = config.preprocess, config.size, config.load_size
     if p == "resize_and_crop":
-        im = im.resize((load, load), Image.BICUBIC)
-        im = _random_crop(im, size, rng) if rng else _center_crop(im, size)
+        x = _resize(x, load, load)
+        x = _random_crop(x, size, rng) if rng else _center_crop(x, size)
     elif p == "crop":
-        im = _random_crop(im, size, rng) if rng else _center_crop(im, size)
+        x = _random_crop(x, size, rng) if rng else _center_crop(x, size)
     elif p == "scale_width":
-        im = _round_to(_scale_width(im, size, size), multiple)
+        x = _round_to(_scale_width(x, size, size), multiple)
     elif p == "scale_width_and_crop":
-        im = _scale_width(im, load, size)
-        im = _random_crop(im, size, rng) if rng else _center_crop(im, size)
+        x = _scale_width(x, load, size)
+        x = _random_crop(x, size, rng) if rng else _center_crop(x, size)
     else:  # none
-        im = _round_to(im, multiple)
+        x = _round_to(x, multiple)
     if config.flip and rng is not None and rng.random() < 0.5:
-        im = im.transpose(Image.FLIP_LEFT_RIGHT)
-    return im
+        x = TF.horizontal_flip(x)
+    return x
 
 
-def to_tensor(im: Image.Image, channels: int = 3) -> torch.Tensor:
-    """A PIL image as a (C, H, W) float tensor in [-1, 1]."""
-    im = im.convert("L" if channels == 1 else "RGB")
-    arr = np.asarray(im, dtype=np.float32)
+def _shrinks_to(config: DataConfig) -> int | None:
+    """The smallest side the preprocessing resizes every image down towards, if it does."""
+    if config.preprocess == "resize_and_crop":
+        return config.load_size
+    if config.preprocess == "scale_width":
+        return config.size
+    if config.preprocess == "scale_width_and_crop":
+        return config.load_size
+    return None  # crop and none keep the pixels as they are
+
+
+def load_pixels(path: Path, config: DataConfig) -> torch.Tensor:
+    """``path`` decoded upright as a uint8 (C, H, W) tensor, C the model's channels.
+
+    A large JPEG the preprocessing shrinks anyway is decoded at a reduced scale (never
+    below the size it is resized to): a 4000×3000 photo in a sixth of the time.
+    """
+    im = load_rgb(path, at_least=_shrinks_to(config))
+    if config.channels == 1:
+        im = im.convert("L")
+    arr = np.array(im)  # a writable copy: torch refuses read-only buffers
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(arr.transpose(2, 0, 1).copy()).div_(127.5).sub_(1.0)
+    return torch.from_numpy(arr).permute(2, 0, 1)
+
+
+def to_tensor(x: torch.Tensor) -> torch.Tensor:
+    """A uint8 (C, H, W) image as floats in [-1, 1], the models' range."""
+    return x.float().div_(127.5).sub_(1.0)
 
 
 def to_image(t: torch.Tensor) -> Image.Image:
@@ -149,10 +182,10 @@ class UnalignedDataset(Dataset):
 
     def _load(self, path: Path, rng: random.Random) -> torch.Tensor:
         try:
-            im = load_rgb(path)
+            x = load_pixels(path, self.config)
         except Exception as exc:  # noqa: BLE001 - a file changed after the scan
             raise UserError(f"{path} can no longer be read: {exc}", "remove it and resume") from exc
-        return to_tensor(prepare(im, self.config, rng, self.multiple), self.config.channels)
+        return to_tensor(prepare(x, self.config, rng, self.multiple))
 
     def __getitem__(self, key: tuple[int, int, str]) -> dict[str, torch.Tensor]:
         ia, ib, seed = key
@@ -242,9 +275,7 @@ def fixed_samples(
         paths[round(i * (len(paths) - 1) / max(1, count - 1))]
         for i in range(min(count, len(paths)))
     ]
-    tensors = [
-        to_tensor(prepare(load_rgb(p), config, None, multiple), config.channels) for p in chosen
-    ]
+    tensors = [to_tensor(prepare(load_pixels(p, config), config, None, multiple)) for p in chosen]
     h = min(t.shape[1] for t in tensors)
     w = min(t.shape[2] for t in tensors)
     return torch.stack([t[:, :h, :w] for t in tensors])

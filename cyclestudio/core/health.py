@@ -1,18 +1,32 @@
 """Noticing a run going wrong (the CycleGAN FAQ's failure modes) and saying what to try.
 
-Two signs are watched: a discriminator whose loss has collapsed to ~0 (it wins
-outright, so its generator gets no useful gradient), and a generator that gives
+Two signs are watched: a discriminator that has won outright (its loss has fallen
+to about 0, so its generator learns little from it), and a generator that gives
 nearly the same image for every input (mode collapse). Each warning is given once,
 and again only after the sign has gone away and come back.
+
+"About 0" depends on the GAN loss. The discriminator losses of lsgan, vanilla and
+hinge are bounded below by 0, reached when D scores every real and every fake
+correctly by a margin; each is judged against its own chance level (what the loss is
+when D cannot tell real from fake at all). A WGAN-GP critic's loss estimates minus
+the distance between real and fake images, plus the gradient penalty: it is negative
+in a healthy run, has no "won outright" level, and the penalty keeps the generator's
+gradient useful, so it is not judged (mode collapse still is).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import torch
 
-D_COLLAPSE = 0.005  # a D loss this low (LSGAN scale) for a sustained stretch
+# The discriminator loss (the mean of its real and fake terms, as core/cyclegan.py
+# reports it) when D scores everything 0 (vanilla, hinge) or 0.5 (lsgan); None where
+# the loss has no level at which D has won.
+CHANCE: dict[str, float | None] = {"lsgan": 0.25, "vanilla": math.log(2), "hinge": 1.0,
+                                   "wgangp": None}
+D_COLLAPSE = 0.02  # a D loss under 2% of its chance level for a sustained stretch
 D_PATIENCE = 5  # consecutive logged intervals
 WARMUP = 200  # iterations before judging at all
 SAMENESS = 0.1  # fakes differ from each other < 10% as much as the real images do
@@ -21,7 +35,12 @@ SAMENESS = 0.1  # fakes differ from each other < 10% as much as the real images 
 class Health:
     """Feed it logged losses and sample grids; it returns warnings to show."""
 
-    def __init__(self, warmup: int = WARMUP) -> None:
+    def __init__(self, gan_loss: str, warmup: int = WARMUP) -> None:
+        if gan_loss not in CHANCE:
+            raise ValueError(f"unknown GAN loss {gan_loss!r}")
+        self.gan_loss = gan_loss
+        chance = CHANCE[gan_loss]
+        self.d_floor = None if chance is None else D_COLLAPSE * chance
         self.warmup = warmup
         self._low: dict[str, deque[bool]] = {}
         self._active: set[str] = set()
@@ -37,17 +56,20 @@ class Health:
     def losses(self, iteration: int, losses: dict[str, float]) -> list[str]:
         """Warnings from one logged interval's mean losses."""
         warnings: list[str] = []
+        if self.d_floor is None:
+            return warnings
+        other_loss = "" if self.gan_loss == "lsgan" else "--gan-loss lsgan, "
         for d, g, judged in (("D_A", "G_A", "B"), ("D_B", "G_B", "A")):
             if d not in losses:
                 continue
             window = self._low.setdefault(d, deque(maxlen=D_PATIENCE))
-            window.append(iteration >= self.warmup and losses[d] < D_COLLAPSE)
+            window.append(iteration >= self.warmup and losses[d] < self.d_floor)
             collapsed = len(window) == D_PATIENCE and all(window)
             warnings += self._once(
                 d, collapsed,
                 f"{d} has fallen to about 0 since iteration {iteration}: the discriminator for "
-                f"domain {judged} wins outright and {g} gets no useful gradient. Try a lower "
-                "discriminator learning rate (--lr-d), --gan-loss lsgan, or a smaller "
+                f"domain {judged} wins outright and {g} learns little from it. Try a lower "
+                f"discriminator learning rate (--lr-d), {other_loss}or a smaller "
                 "discriminator (--discriminator-option n_layers=2)",
             )
         return warnings

@@ -99,7 +99,6 @@ class Model:
     info: ModelInfo
     G_A: nn.Module  # A→B
     G_B: nn.Module  # B→A
-    source: Path
     multiple: int = 1
 
     def generator(self, direction: str) -> nn.Module:
@@ -252,7 +251,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
                 "it was trained with",
             ) from None
         nets[name] = net.to(device).eval().requires_grad_(False)
-    return Model(info, nets["G_A"], nets["G_B"], path, arch.multiple(options))
+    return Model(info, nets["G_A"], nets["G_B"], arch.multiple(options))
 
 
 def load_translator(model_or_run: Path, device: torch.device | str = "cpu", **kwargs: Any) -> Any:

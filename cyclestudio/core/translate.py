@@ -234,6 +234,7 @@ class Translator:
         self.compile = compile
         self._compiled: dict[str, Any] = {}
         self.compile_error: str | None = None
+        self.compiled_images = 0  # images that really ran through a compiled graph
 
     # -- sizes ---------------------------------------------------------------------------
 
@@ -317,13 +318,18 @@ class Translator:
             return net(x)
         compiled = self._compiled.get(direction)
         if compiled is None:
-            compiled = self._compiled[direction] = torch.compile(net)
+            # fullgraph: the whole generator becomes one graph or compiling fails, never a
+            # silent eager run of the parts torch cannot compile (or of everything, past
+            # its recompile limit), so compiled_images counts only compiled work.
+            compiled = self._compiled[direction] = torch.compile(net, fullgraph=True)
         try:
             # One image at a time keeps a single compiled shape per image size.
-            return torch.cat([compiled(x[i:i + 1]) for i in range(x.shape[0])])
+            y = torch.cat([compiled(x[i:i + 1]) for i in range(x.shape[0])])
         except Exception as exc:  # noqa: BLE001 - no compiler, unsupported op: run eagerly
             self.compile_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             return net(x)
+        self.compiled_images += x.shape[0]
+        return y
 
     def translate_batch(
         self, images: Sequence[np.ndarray], direction: str = "a2b"
@@ -333,7 +339,7 @@ class Translator:
             return []
         try:
             y = self._run(direction, self._to_tensor(images)).cpu()
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
+        except RuntimeError as exc:  # out-of-memory errors are RuntimeErrors
             if not _is_out_of_memory(exc):
                 raise
             self._release()
@@ -370,7 +376,7 @@ class Translator:
             return self.translate_batch([image], direction)[0]
         try:
             return self._translate_tiled(image, direction, plan, batch_size)
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
+        except RuntimeError as exc:  # out-of-memory errors are RuntimeErrors
             if not _is_out_of_memory(exc) or tile != "auto":
                 raise
             # Automatic recovery: halve the tiles and run the image again.
@@ -437,7 +443,9 @@ class Translator:
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
+    # torch.cuda.OutOfMemoryError is in every torch we support; from 2.5 it is an alias of
+    # torch.OutOfMemoryError, which every device raises.
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
@@ -456,9 +464,3 @@ def _resize(image: np.ndarray, size: tuple[int, int], resample: Any) -> np.ndarr
         im = Image.fromarray(image[:, :, c].astype(np.float32), "F")
         planes.append(np.asarray(im.resize(size, resample)).astype(image.dtype))
     return np.stack(planes, axis=2)
-
-
-def to_uint(image: np.ndarray, bits: int = 8) -> np.ndarray:
-    """[0, 1] floats → rounded 8- or 16-bit integers."""
-    peak = 255 if bits == 8 else 65535
-    return np.rint(image * peak).astype(np.uint8 if bits == 8 else np.uint16)

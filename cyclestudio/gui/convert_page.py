@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 )
 
 from cyclestudio import options
-from cyclestudio.core.images import is_image_name
+from cyclestudio.core.imagescan import is_image_name
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.settings import Settings, data_dir
 from cyclestudio.gui.thumbnails import small_pil, to_qimage

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cyclestudio.core.images import is_image_name, why_unreadable
+from cyclestudio.core.imagescan import is_image_name, why_unreadable
 from cyclestudio.gui.thumbnails import SIZE, ThumbnailCache
 from cyclestudio.project import Domain, Project
 

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def pair_files(inputs: Path, truth: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(input, truth) pairs matched by relative path without extension; unmatched inputs."""
-    from cyclestudio.core.images import list_images
+    from cyclestudio.core.imagescan import list_images
 
     for folder, flag in ((inputs, "--a"), (truth, "--truth")):
         if not folder.is_dir():
@@ -51,7 +51,7 @@ def evaluate(translator: Any, pairs: list[tuple[Path, Path]], direction: str) ->
     """Mean PSNR/SSIM of translations and of untranslated inputs against the truth."""
     import numpy as np
 
-    from cyclestudio.core.imagefiles import BadImage, read_picture
+    from cyclestudio.core.imagecodec import BadImage, read_picture
     from cyclestudio.core.metrics import psnr, ssim
 
     scores: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "psnr_input", "ssim_input")}
@@ -85,6 +85,11 @@ def evaluate(translator: Any, pairs: list[tuple[Path, Path]], direction: str) ->
             **{k: mean(v) for k, v in scores.items()}}
 
 
+def _score(value: float | None, places: int) -> str:
+    """A mean score for the table; identical images have no finite PSNR."""
+    return "n/a" if value is None else f"{value:.{places}f}"
+
+
 def run(args: argparse.Namespace) -> int:
     from cyclestudio.core.modelfile import load_translator
 
@@ -98,9 +103,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(f"{args.model}: {source} → {target}, {result['images']} images")
-        print(f"{'':14}{'PSNR (dB)':>10}{'SSIM':>8}")
-        print(f"{'translated':14}{result['psnr']:>10.2f}{result['ssim']:>8.4f}")
-        print(f"{'untranslated':14}{result['psnr_input']:>10.2f}{result['ssim_input']:>8.4f}")
+        if result["images"]:
+            print(f"{'':14}{'PSNR (dB)':>10}{'SSIM':>8}")
+            print(f"{'translated':14}{_score(result['psnr'], 2):>10}"
+                  f"{_score(result['ssim'], 4):>8}")
+            print(f"{'untranslated':14}{_score(result['psnr_input'], 2):>10}"
+                  f"{_score(result['ssim_input'], 4):>8}")
+        else:
+            print(f"no image could be scored: all {len(result['failed'])} pairs failed")
         for f in result["failed"]:
             print(f"  skipped {f['path']}: {f['reason']}")
         if missing:

@@ -197,7 +197,7 @@ class StepLoop:
         self.sums: dict[str, float] = {}
         self.count = 0
         self.last_sample = -1
-        self.health = Health()
+        self.health = Health(self.config.optim.gan_loss)
         self.meter = RateMeter()
 
     def record(self, losses: dict[str, float]) -> None:

@@ -85,8 +85,8 @@ def plan_items(
     inputs: Sequence[Path], out_dir: Path, suffix: str, fmt: str, overwrite: bool
 ) -> tuple[list[Item], list[Outcome]]:
     """Pair each input with its output; list the inputs skipped before any work, and why."""
-    from cyclestudio.core.imagefiles import output_format
-    from cyclestudio.core.images import list_images
+    from cyclestudio.core.imagecodec import output_format
+    from cyclestudio.core.imagescan import list_images
 
     items: list[Item] = []
     skipped: list[Outcome] = []
@@ -126,10 +126,22 @@ def plan_items(
 class Reporter:
     """Events for the app (JSON lines), or a progress line and a summary for a person."""
 
-    def __init__(self, json_lines: bool) -> None:
+    def __init__(self, json_lines: bool, on_closed: Callable[[], None] | None = None) -> None:
         from cyclestudio.jobs.events import Events
 
-        self.events = Events(True) if json_lines else None
+        def closed() -> None:
+            # Nobody reads our stdout any more: point it at the null device, so the
+            # bytes stuck in its buffer do not fail again (with a traceback) at exit.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+            if on_closed is not None:
+                on_closed()
+
+        self.events = Events(True, on_closed=closed) if json_lines else None
         self.tty = getattr(sys.stderr, "isatty", lambda: False)()
         self._bar = False
 
@@ -196,7 +208,7 @@ class Settings:
 
 def encode(result: Any, picture: Any, item: Item, settings: Settings) -> Outcome:
     """Write one translated image atomically; the outcome says what happened."""
-    from cyclestudio.core.imagefiles import (
+    from cyclestudio.core.imagecodec import (
         make_image,
         output_format,
         save_kwargs,
@@ -225,7 +237,7 @@ def translate_items(
 
     Calls ``on_outcome`` once per item (in input order). Returns False if stopped early.
     """
-    from cyclestudio.core.imagefiles import BadImage, read_picture
+    from cyclestudio.core.imagecodec import BadImage, read_picture
 
     # Few threads: decoding and encoding overlap compute but must not crowd it out.
     workers = workers or max(1, min(4, (os.cpu_count() or 1) // 2))
@@ -309,7 +321,9 @@ def run(args: argparse.Namespace) -> int:
     from cyclestudio.jobs.events import Control, RateMeter
 
     options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
-    reporter = Reporter(args.events)
+    control = Control(read_stdin=args.events)
+    # The app that reads our events may go away (closed, crashed): then stop as on `stop`.
+    reporter = Reporter(args.events, on_closed=lambda: control.put("stop"))
     tile = parse_tile(args.tile)
     translator = load_translator(Path(args.model), args.device, precision=args.precision)
     _, target = translator.model.domain_names(args.direction)
@@ -320,7 +334,6 @@ def run(args: argparse.Namespace) -> int:
     translator.compile = args.compile == "on" or (
         args.compile == "auto" and translator.device.type == "cpu" and len(items) >= 64
         and any(shutil.which(cc) for cc in ("c++", "g++", "clang++", "cl")))
-    control = Control(read_stdin=args.events)
     control.install_signal_handlers()
     total = len(items) + len(skipped)
     reporter.emit("started", total=total, device=str(translator.device),

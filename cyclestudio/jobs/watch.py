@@ -57,7 +57,7 @@ class Inbox:
 
     def offer(self, path: Path) -> None:
         """Note a file that appeared or changed."""
-        from cyclestudio.core.images import is_image_name
+        from cyclestudio.core.imagescan import is_image_name
 
         path = Path(path)
         if not is_image_name(path) or self._inside_output(path):
@@ -105,7 +105,7 @@ def _observer(root: Path, poll: bool, interval: float, found: queue.Queue[Path])
             if event.is_directory:
                 if event.event_type in ("created", "moved"):
                     # A folder dropped in whole: its files may not raise their own events.
-                    from cyclestudio.core.images import list_images
+                    from cyclestudio.core.imagescan import list_images
 
                     target = Path(getattr(event, "dest_path", "") or event.src_path)
                     if target.is_dir():
@@ -123,7 +123,7 @@ def _observer(root: Path, poll: bool, interval: float, found: queue.Queue[Path])
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclestudio.core.images import list_images
+    from cyclestudio.core.imagescan import list_images
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, Events
     from cyclestudio.jobs.translate import (
@@ -180,21 +180,35 @@ def run(args: argparse.Namespace) -> int:
         say(f"{o.status}: {o.source}" + (f" → {o.output}" if o.status == "translated" else
                                            f" ({o.reason})"))
 
-    paused = False
+    state = {"paused": False}
+
+    def obey(command: str) -> bool:
+        """Act on one control line; True when it means stop."""
+        if command == "stop":
+            return True
+        if command == "pause" and not state["paused"]:
+            state["paused"] = True
+            events.emit("paused", done=sum(counts.values()))
+        elif command == "resume" and state["paused"]:
+            state["paused"] = False
+            events.emit("resumed", done=sum(counts.values()))
+        elif command not in ("pause", "resume", "sample"):
+            events.emit("warning", message=f"unknown command {command!r}")
+        return False
+
+    def between_files() -> bool:
+        """Asked before each file of a batch: stop now, or hold here while paused."""
+        if any(obey(command) for command in control.poll()):
+            return True
+        while state["paused"] and not control.stop_requested:
+            command = control.wait(0.5)
+            if command is not None and obey(command):
+                return True
+        return control.stop_requested
+
     try:
         while True:
-            for command in control.poll():
-                if command == "stop":
-                    raise _Stop
-                if command == "pause" and not paused:
-                    paused = True
-                    events.emit("paused", done=sum(counts.values()))
-                elif command == "resume" and paused:
-                    paused = False
-                    events.emit("resumed", done=sum(counts.values()))
-                elif command not in ("pause", "resume", "sample"):
-                    events.emit("warning", message=f"unknown command {command!r}")
-            if control.stop_requested:
+            if any(obey(command) for command in control.poll()) or control.stop_requested:
                 raise _Stop
             try:
                 inbox.offer(found.get(timeout=0.2))
@@ -202,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                     inbox.offer(found.get_nowait())
             except queue.Empty:
                 pass
-            if paused:
+            if state["paused"]:
                 continue
             ready = inbox.settled()
             if not ready:
@@ -215,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
                 skipped += skip
             for o in skipped:
                 report(o)
-            translate_items(translator, items, settings, report,
-                            should_stop=lambda: control.stop_requested, workers=1)
+            if not translate_items(translator, items, settings, report,
+                                   should_stop=between_files, workers=1):
+                raise _Stop
     except _Stop:
         pass
     finally:

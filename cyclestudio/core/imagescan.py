@@ -1,4 +1,8 @@
-"""Finding and reading image files: what counts as an image, and why a file is unreadable."""
+"""Finding image files: what counts as an image, and why a file cannot be read.
+
+Torch-free and numpy-free, so the app uses it too. Decoding pixels (for training and
+for translation) and writing them back is core/imagecodec.py.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from cyclestudio.errors import UserError
 
@@ -29,9 +33,6 @@ class BadFile:
 
     path: Path
     reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
 
 
 def is_image_name(path: Path) -> bool:
@@ -100,29 +101,3 @@ def scan(paths: Iterable[Path], check: bool = True) -> tuple[list[Path], list[Ba
     good = [f for f, r in zip(candidates, reasons, strict=True) if r is None]
     bad = [BadFile(f, r) for f, r in zip(candidates, reasons, strict=True) if r is not None]
     return good, bad
-
-
-def load_rgb(path: Path) -> Image.Image:
-    """Open an image upright (EXIF orientation applied) as 8-bit RGB."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return to_rgb(im)
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Any PIL mode (greyscale, palette, CMYK, 16-bit, alpha) as 8-bit RGB."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        import numpy as np
-
-        arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        im = Image.fromarray((arr * (255.0 / peak)).clip(0, 255).astype("uint8"), "L")
-    elif im.mode == "F":
-        import numpy as np
-
-        arr = np.asarray(im, dtype=np.float64)
-        im = Image.fromarray((arr.clip(0, 1) * 255).astype("uint8"), "L")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA")
-        return im.convert("RGB")
-    return im.convert("RGB")

@@ -1,9 +1,14 @@
-"""Reading and writing the files a translation works on.
+"""Decoding image files into pixels, and encoding translated pixels back into files.
 
-Reading applies EXIF orientation, splits off alpha (carried through untouched),
-brings any mode (greyscale, palette, CMYK, 16-bit) to what the model takes, and keeps
-the ICC profile and EXIF block. Writing picks the format, puts the alpha back, keeps
+Reading applies EXIF orientation and brings any mode (greyscale, palette, CMYK,
+16-bit) to what the model takes, the same way for training (:func:`load_rgb`, 8-bit
+RGB for the augmentations) and for translation (:func:`read_picture`, which also
+splits off alpha, carried through untouched, and keeps the ICC profile and EXIF
+block). 16-bit means 0..65535 whatever the brightest pixel is, and CMYK goes through
+its embedded profile, in both. Writing picks the format, puts the alpha back, keeps
 ICC and EXIF where the format allows, and renames a finished temp file into place.
+
+Which files are images, and whether they can be read at all, is core/imagescan.py.
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from cyclestudio.core.images import MAX_PIXELS, why_unreadable
+from cyclestudio.core.imagescan import MAX_PIXELS, why_unreadable
 
-FORMATS = ("same", "png", "jpg", "webp", "tiff")
 # PIL format name and file extension for each --format choice.
 _WRITERS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp"),
             "tiff": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp")}
@@ -26,6 +30,7 @@ _BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp",
                  ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 class BadImage(Exception):
@@ -43,14 +48,8 @@ class Picture:
     pixels: np.ndarray  # (H, W, C) uint8 or uint16; C is the model's channel count
     alpha: np.ndarray | None  # (H, W), same dtype as pixels, or None
     bits: int  # 8 or 16
-    format: str  # the PIL format it was read as ("PNG", "JPEG", …)
     icc: bytes | None  # kept only when its colour space matches the output's
     exif: bytes | None  # orientation reset to upright
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height)."""
-        return self.pixels.shape[1], self.pixels.shape[0]
 
 
 def _icc_space(icc: bytes) -> str | None:
@@ -75,6 +74,46 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im.convert("RGB")
 
 
+def _grey16(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float ("F", taken as 0..1) image as (H, W) uint16."""
+    arr = np.asarray(im)
+    if im.mode == "F":
+        arr = np.clip(arr, 0, 1) * 65535
+    return np.clip(arr, 0, 65535).astype(np.uint16)
+
+
+def to_rgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
+    """Any PIL mode as 8-bit RGB (alpha dropped), with the pixels read_picture gives."""
+    if im.mode in _SIXTEEN_BIT or im.mode == "F":
+        grey = _grey16(im).astype(np.uint32)
+        return Image.fromarray(((grey * 255 + 32767) // 65535).astype(np.uint8), "L").convert(
+            "RGB")
+    if im.mode == "CMYK":
+        return _cmyk_to_rgb(im, icc)
+    if im.mode in _ALPHA or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def load_rgb(path: Path, at_least: int | None = None) -> Image.Image:
+    """Open an image upright (EXIF orientation applied) as 8-bit RGB, for training.
+
+    ``at_least``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as both its
+    sides stay at least this long (libjpeg scales while decoding: much faster).
+    """
+    # Our own file object: PIL then never closes the image, whose loaded pixels (returned
+    # without a copy when they are RGB already) stay usable after the file is closed.
+    with open(path, "rb") as f:
+        im = Image.open(f)
+        if at_least:
+            im.draft(None, (at_least, at_least))
+        im.load()
+        icc = im.info.get("icc_profile") or None
+        if im.getexif().get(_ORIENTATION, 1) != 1:
+            im = ImageOps.exif_transpose(im)
+        return to_rgb(im, icc)
+
+
 def read_picture(path: Path, channels: int = 3) -> Picture:
     """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be."""
     try:
@@ -87,7 +126,6 @@ def read_picture(path: Path, channels: int = 3) -> Picture:
                 if width * height > MAX_PIXELS:
                     raise BadImage(f"too large ({width}×{height}, over "
                                    f"{MAX_PIXELS // 1_000_000} megapixels)")
-                fmt = opened.format or ""
                 opened.load()
                 im = ImageOps.exif_transpose(opened) or opened
                 icc = opened.info.get("icc_profile") or None
@@ -101,7 +139,7 @@ def read_picture(path: Path, channels: int = 3) -> Picture:
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
         reason = why_unreadable(path) or f"cannot decode: {type(exc).__name__}: {exc}"
         raise BadImage(reason) from None
-    return _to_picture(im, fmt, icc, exif, channels)
+    return _to_picture(im, icc, exif, channels)
 
 
 def _upright_exif(im: Image.Image) -> bytes | None:
@@ -109,29 +147,26 @@ def _upright_exif(im: Image.Image) -> bytes | None:
         exif = im.getexif()
         if not exif:
             return None
-        exif[0x0112] = 1  # the pixels are upright now
+        exif[_ORIENTATION] = 1  # the pixels are upright now
         return exif.tobytes()
     except Exception:  # noqa: BLE001 - unparsable EXIF is dropped, not fatal
         return None
 
 
-def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None,
+def _to_picture(im: Image.Image, icc: bytes | None, exif: bytes | None,
                 channels: int) -> Picture:
     alpha: np.ndarray | None = None
     bits = 8
     mode = im.mode
     space = _icc_space(icc) if icc else None
     if mode in _SIXTEEN_BIT or mode == "F":
-        arr = np.asarray(im)
-        if mode == "F":
-            arr = np.clip(arr, 0, 1) * 65535
-        grey = np.clip(arr, 0, 65535).astype(np.uint16)
+        grey = _grey16(im)
         bits = 16
         pixels = grey[:, :, None]
         if channels == 3:
             pixels = np.repeat(pixels, 3, axis=2)
             icc = None  # a grey profile does not describe RGB output
-        return Picture(pixels, None, bits, fmt, icc if space == "GRAY" else None, exif)
+        return Picture(pixels, None, bits, icc if space == "GRAY" else None, exif)
     if mode in _ALPHA or (mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA") if mode not in ("LA", "La") else im.convert("LA")
         alpha = np.asarray(im.getchannel("A")).copy()
@@ -152,7 +187,7 @@ def _to_picture(im: Image.Image, fmt: str, icc: bytes | None, exif: bytes | None
     pixels = np.array(im)  # a writable copy: torch refuses read-only buffers
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    return Picture(np.ascontiguousarray(pixels), alpha, bits, fmt, icc, exif)
+    return Picture(np.ascontiguousarray(pixels), alpha, bits, icc, exif)
 
 
 def output_format(choice: str, source: Path) -> tuple[str, str]:
