@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cyclestudio.core.networks import build_discriminator, build_generator, count_parameters
-from cyclestudio.plugins import registry
+from cyclestudio.plugins.discovery import registry
 
 
 def test_resnet9_generator_has_the_papers_parameter_count():
@@ -54,3 +54,21 @@ def test_resize_upsampling_changes_the_decoder_not_the_encoder():
     b = build_generator("resnet_9blocks", {}, 3, 3)
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in a.modules())
     assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in b.modules())
+
+
+@pytest.mark.parametrize("padding", ["reflect", "replicate", "zero"])
+def test_resnet_padding_option_means_the_residual_blocks_padding_for_every_choice(padding):
+    # The paper pads the outer 7×7 convolutions by reflection; the option is the blocks'.
+    net = build_generator("resnet_6blocks", {"width": 4, "blocks": 2, "padding": padding}, 3, 3)
+    layers = list(net.model)
+    assert isinstance(layers[0], torch.nn.ReflectionPad2d)
+    assert isinstance(layers[-3], torch.nn.ReflectionPad2d)
+    inner = {"reflect": torch.nn.ReflectionPad2d, "replicate": torch.nn.ReplicationPad2d}
+    block_pads = [m for m in net.modules() if isinstance(m, torch.nn.ReflectionPad2d
+                                                       | torch.nn.ReplicationPad2d)][1:-1]
+    if padding == "zero":
+        assert block_pads == []
+    else:
+        assert len(block_pads) == 4 and all(isinstance(m, inner[padding]) for m in block_pads)
+    outer_pads = [m for m in layers if isinstance(m, torch.nn.ReplicationPad2d)]
+    assert outer_pads == []

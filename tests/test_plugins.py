@@ -7,7 +7,8 @@ import pytest
 from helpers import cli
 
 from cyclestudio.errors import UserError
-from cyclestudio.plugins import PLUGIN_PATH_ENV, Architecture, Option, load_registry
+from cyclestudio.plugins import Architecture, Option
+from cyclestudio.plugins.discovery import PLUGIN_PATH_ENV, load_registry
 
 GOOD = '''
 from torch import nn
@@ -125,3 +126,18 @@ def test_plugins_check_reports_a_generator_that_changes_the_size(tmp_path):
     checked = cli("plugins", "check", str(bad))
     assert checked.returncode == 1
     assert "FAIL tiny_gen" in checked.stderr and "output shape" in checked.stderr
+
+
+def test_on_windows_the_apps_data_folder_holds_the_plugin_folder(monkeypatch):
+    # The app opens data_dir()/plugins for the user; discovery must load from there.
+    import appdirs
+
+    from cyclestudio.gui.settings import data_dir
+    from cyclestudio.plugins.discovery import user_plugin_dir
+
+    monkeypatch.delenv("CYCLESTUDIO_DATA_DIR", raising=False)
+    monkeypatch.setattr(appdirs, "system", "win32")
+    monkeypatch.setattr(appdirs, "_get_win_folder", lambda const: r"C:\Users\ada\AppData\Local",
+                        raising=False)
+    assert user_plugin_dir() == data_dir() / "plugins"
+    assert "cyclestudio" in str(data_dir())

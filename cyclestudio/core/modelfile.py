@@ -219,7 +219,7 @@ def _read_model_file(
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     """Rebuild both generators from a model file, a run folder or a checkpoint."""
     from cyclestudio.core.networks import build_generator
-    from cyclestudio.plugins import registry
+    from cyclestudio.plugins.discovery import registry
 
     path = Path(path)
     if path.is_dir() or path.suffix == ".pt":
