@@ -142,7 +142,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         validate,
     )
     from cyclestudio.core.networks import check_size
-    from cyclestudio.plugins.discovery import registry
+    from cyclestudio.plugins import registry
 
     if not args.a or not args.b:
         missing = "--a" if not args.a else "--b"
@@ -302,7 +302,7 @@ class Training:
             make_loader,
         )
         from cyclestudio.core.networks import pick_device
-        from cyclestudio.plugins.discovery import registry
+        from cyclestudio.plugins import registry
 
         config, run_dir = self.config, self.run_dir
         device = pick_device(config.run.device)
