@@ -14,6 +14,12 @@ from cyclestudio.plugins.layers import init_weights
 from cyclestudio.plugins.spec import ArchitectureSpec
 
 
+def build_network(spec: ArchitectureSpec, options: Mapping[str, Any], channels: int
+                  ) -> nn.Module:
+    """A spec's network, built and initialised as training builds it (options resolved)."""
+    return _build(spec, options, *([channels] * len(spec.channel_args)))
+
+
 def _build(arch: ArchitectureSpec, options: Mapping[str, Any], *args: int) -> nn.Module:
     try:
         net = arch.build(*args, **options)

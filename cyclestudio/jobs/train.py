@@ -143,6 +143,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
     from cyclestudio.core.networks import check_size
     from cyclestudio.plugins import registry
+    from cyclestudio.plugins.checks import preflight
 
     if not args.a or not args.b:
         missing = "--a" if not args.a else "--b"
@@ -209,6 +210,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
             "must be 1",
             "use resize_and_crop or crop to batch images",
         )
+    # Build both networks and try them before anything is written (plugins/checks.py).
+    preflight(gen, config.generator.options, dis, config.discriminator.options,
+              channels=config.data.channels, size=size, device=config.run.device)
     return config
 
 
@@ -265,7 +269,12 @@ class Training:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, events: Any, control: Any) -> Training:
-        from cyclestudio.core.checkpoint import latest_checkpoint, load_checkpoint
+        from cyclestudio.core.checkpoint import (
+            discard_unstarted_run,
+            latest_checkpoint,
+            load_checkpoint,
+            unstarted_run,
+        )
         from cyclestudio.core.config import TrainConfig
 
         if args.resume:
@@ -282,14 +291,19 @@ class Training:
         if args.out is None:
             raise UserError("no --out folder given", "use --out RUN for the new run folder")
         run_dir = args.out.absolute()
-        if (run_dir / "config.json").exists():
+        # A start that failed before its first checkpoint cannot be resumed: start afresh.
+        unstarted = unstarted_run(run_dir)
+        if (run_dir / "config.json").exists() and not unstarted:
             raise UserError(
                 f"{run_dir} already holds a run",
                 f"continue it with --resume {args.out}, or choose another --out",
             )
+        config = config_from_args(args)
+        if unstarted:
+            discard_unstarted_run(run_dir)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UserError(f"{run_dir} exists and is not empty", "choose a new --out folder")
-        return cls(run_dir, config_from_args(args), events, control, None)
+        return cls(run_dir, config, events, control, None)
 
     # ------------------------------------------------------------------------
     def run(self) -> int:

@@ -45,8 +45,8 @@ ORIGINS = ("built-in", "package", "file")
 
 __all__ = [
     "ENTRY_POINT_GROUP", "PLUGIN_PATH_ENV", "PluginError", "PluginInfo", "Registry",
-    "disabled_plugins", "load_registry", "plugin_dirs", "registry", "set_plugin_enabled",
-    "user_plugin_dir",
+    "disabled_plugins", "find_plugins", "load_registry", "plugin_dirs", "registry",
+    "set_plugin_enabled", "user_plugin_dir",
 ]
 
 
@@ -287,6 +287,16 @@ def _specs_of(impl: Any, hook: str) -> list[ArchitectureSpec]:
             )
         checked.append(spec)
     return checked
+
+
+def find_plugins() -> list[PluginInfo]:
+    """Every plugin there is, without importing any (disabled ones marked so)."""
+    disabled = set(disabled_plugins())
+    found = [info for info, _ in _candidates((), True)]
+    for info in found:
+        if info.id in disabled:
+            info.status = "disabled"
+    return found
 
 
 def load_registry(

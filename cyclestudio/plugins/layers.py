@@ -161,7 +161,7 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> None:
     def init(m: nn.Module) -> None:
         name = type(m).__name__
         weight = weight_of(m)
-        if weight is None:
+        if weight is None or weight.is_meta:  # a shape-only build: nothing to draw
             return
         if "Conv" in name or "Linear" in name:
             nn.init.normal_(weight, 0.0, gain)
