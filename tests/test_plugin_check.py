@@ -80,8 +80,9 @@ def test_plugins_check_passes_a_good_plugin_at_its_defaults_and_extremes(tmp_pat
     assert reports[2].parameters == 3 * 64 * 9 + 64 + 64 * 3 * 9 + 3
 
 
-@pytest.mark.parametrize("kind", ["generator", "discriminator"])
-def test_plugins_new_writes_a_plugin_of_each_kind_that_passes_check(plugin_dir, kind):
+def test_plugins_new_writes_a_plugin_file_that_passes_check(plugin_dir):
+    # (Both kinds' code is also checked as packages in test_example_plugin.py.)
+    kind = "generator"
     made = cli("plugins", "new", "my_net", "--kind", kind, "--dir", str(plugin_dir))
     assert made.returncode == 0, made.stderr
     path = plugin_dir / "my_net.py"
@@ -157,6 +158,4 @@ def test_a_run_folder_whose_start_failed_can_be_started_again(domains, tmp_path)
     assert (run / "checkpoints" / "latest.pt").exists()
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["iteration"] for x in lines] == [1, 2]
-    again = cli("train", "--a", str(a), "--b", str(b), "--out", str(run), *TINY)
-    assert again.returncode == 2 and "already holds a run" in again.stderr
 

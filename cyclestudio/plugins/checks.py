@@ -38,7 +38,7 @@ from cyclestudio.plugins.spec import ArchitectureSpec, GeneratorSpec
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 CHECK_SIDE = 64  # the side checked when none is given: small enough to be quick on a CPU
-REAL_LIMIT = 20_000_000  # parameters: larger networks are checked on the meta device
+REAL_LIMIT = 60_000_000  # parameters: larger networks are checked on the meta device
 
 
 @dataclass
@@ -314,14 +314,16 @@ def _label(spec: ArchitectureSpec, options: Mapping[str, Any]) -> str:
 
 
 def check_spec(
-    spec: ArchitectureSpec, *, side: int = 0, channels: int = 3,
-    device: str | torch.device = "cpu", extremes: bool = True, timing: bool = True,
+    spec: ArchitectureSpec, *, options: Mapping[str, Any] | None = None, side: int = 0,
+    channels: int = 3, device: str | torch.device = "cpu", extremes: bool = True,
+    timing: bool = True,
 ) -> list[Report]:
-    """Every check at the defaults, and a shape check at each option's extreme values."""
-    defaults = spec.resolve_options()
+    """Every check at the defaults (or ``options``), and a shape check at each option's
+    extreme values (the other options as given)."""
+    defaults = spec.resolve_options(options)
     reports = [check_network(spec, defaults, channels=channels,
                              sizes=check_sizes(spec, defaults, side), device=device,
-                             timing=timing)]
+                             timing=timing, label=_label(spec, defaults))]
     if not extremes:
         return reports
     for opt in spec.options:
@@ -375,12 +377,15 @@ def resolve_target(target: str, reg: Registry | None = None
 
 
 def check_architecture(
-    target: str, *, plugin_files: Iterable[str | Path] = (), side: int = 0,
-    channels: int = 3, extremes: bool = True, timing: bool = False,
+    target: str, *, options: Mapping[str, Any] | None = None,
+    plugin_files: Iterable[str | Path] = (), side: int = 0, channels: int = 3,
+    extremes: bool = True, timing: bool = False,
 ) -> list[Report]:
     """Check an architecture by name (loading ``plugin_files`` too), for a plugin's tests.
 
-    Raises UserError naming the load error if the plugin failed to load.
+    ``options`` replace the defaults (small widths keep a test fast); each option's
+    extremes are tried with the others as given. Raises UserError naming the load
+    error if the plugin failed to load.
     """
     reg = load_registry(plugin_files)
     table = {**reg.discriminators, **reg.generators}
@@ -392,8 +397,8 @@ def check_architecture(
         specs = [table[target]]
     reports: list[Report] = []
     for spec in specs:
-        reports += check_spec(spec, side=side, channels=channels, extremes=extremes,
-                              timing=timing)
+        reports += check_spec(spec, options=options if spec.name == target else None,
+                              side=side, channels=channels, extremes=extremes, timing=timing)
     return reports
 
 
