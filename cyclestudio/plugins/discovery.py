@@ -194,6 +194,16 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _plugin_traceback(exc: BaseException) -> str:
+    """The traceback from the plugin's own code on: our loader's and importlib's frames go."""
+    tb = exc.__traceback__
+    ours = (os.path.dirname(__file__) + os.sep, "<frozen importlib", f"{os.sep}importlib{os.sep}",
+            f"{os.sep}pluggy{os.sep}")
+    while tb is not None and any(part in tb.tb_frame.f_code.co_filename for part in ours):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
 def _load_file(path: Path) -> Any:
     module_name = "cyclestudio_user_plugin_" + re.sub(r"\W", "_", path.stem)
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -331,7 +341,7 @@ def load_registry(
             module = load()
             manager.register(module, name=info.id)
         except Exception as exc:  # noqa: BLE001 - any failure of foreign code is listed
-            fail(info, exc, traceback.format_exc(limit=8))
+            fail(info, exc, _plugin_traceback(exc))
             continue
         if info.origin == "file" and isinstance(getattr(module, "__version__", None), str):
             info.version = module.__version__
@@ -359,7 +369,7 @@ def load_registry(
                         table[arch.name] = arch
                         getattr(info, hook).append(arch.name)
                 except Exception as exc:  # noqa: BLE001
-                    fail(info, exc, traceback.format_exc(limit=8))
+                    fail(info, exc, _plugin_traceback(exc))
     return reg
 
 
