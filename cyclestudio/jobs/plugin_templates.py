@@ -258,9 +258,10 @@ def _names(name: str, kind: str) -> dict[str, str]:
     if kind not in KINDS:
         raise UserError(f"--kind {kind} is not a plugin kind", "use generator or discriminator")
     suffix = "Generator" if kind == "generator" else "Discriminator"
+    stem = name.removesuffix("_" + kind) or name  # my_generator → MyGenerator
     return {
         "name": name, "kind": kind,
-        "cls": "".join(part.capitalize() for part in name.split("_")) + suffix,
+        "cls": "".join(part.capitalize() for part in stem.split("_")) + suffix,
         "title": name.replace("_", " ").capitalize(),
         "dist": "cyclestudio-" + name.replace("_", "-"),
         "module": f"cyclestudio_{name}",
