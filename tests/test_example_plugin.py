@@ -49,11 +49,12 @@ def installed(tmp_path, monkeypatch):
     return target
 
 
-def run_package_tests(project: Path, site: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(site)}
+def run_package_tests(projects: list[Path], sites: list[Path]) -> subprocess.CompletedProcess:
+    """pytest on each project's tests/, with the packages installed (one process for all)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(s) for s in sites)}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(project / "tests")], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=300)
+                           *(str(p / "tests") for p in projects)], cwd=projects[0], env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_the_installed_example_is_found_through_its_entry_point(installed):
@@ -89,19 +90,18 @@ def test_the_example_trains_and_its_model_file_translates(installed, tmp_path, m
     assert "needs the generator plugin 'mobile_resnet', which is not installed" in missing.stderr
 
 
-def test_the_examples_own_tests_pass_once_installed(installed):
-    done = run_package_tests(EXAMPLE, installed)
+def test_the_examples_and_the_package_templates_own_tests_pass_once_installed(tmp_path):
+    projects, sites = [EXAMPLE], [install(EXAMPLE, tmp_path / "site-example")]
+    for kind in ("generator", "discriminator"):
+        made = cli("plugins", "new", f"my_{kind}", "--kind", kind, "--package",
+                   "--dir", str(tmp_path))
+        assert made.returncode == 0, made.stderr
+        project = tmp_path / f"cyclestudio-my-{kind}"
+        meta = tomllib.loads((project / "pyproject.toml").read_text())
+        assert meta["project"]["entry-points"]["cyclestudio"] == {
+            f"my_{kind}": f"cyclestudio_my_{kind}"}
+        projects.append(project)
+        sites.append(install(project, tmp_path / f"site-{kind}"))
+    done = run_package_tests(projects, sites)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
-
-
-@pytest.mark.parametrize("kind", ["generator", "discriminator"])
-def test_plugins_new_package_is_a_package_whose_tests_pass_once_installed(tmp_path, kind):
-    made = cli("plugins", "new", "my_arch", "--kind", kind, "--package", "--dir", str(tmp_path))
-    assert made.returncode == 0, made.stderr
-    project = tmp_path / "cyclestudio-my-arch"
-    meta = tomllib.loads((project / "pyproject.toml").read_text())
-    assert meta["project"]["entry-points"]["cyclestudio"] == {"my_arch": "cyclestudio_my_arch"}
-    done = run_package_tests(project, install(project, tmp_path / "site"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed" in done.stdout
+    assert "7 passed" in done.stdout  # 3 of the example's, 2 of each template's

@@ -120,7 +120,7 @@ class Registry:
     def owner(self, spec: ArchitectureSpec) -> PluginInfo | None:
         """The plugin a spec came from."""
         return next((p for p in self.plugins if spec.name in getattr(p, spec.kind + "s")
-                     and p.source in spec.source), None)
+                     and p.source == spec.source), None)
 
     def _find(self, table: dict[str, ArchitectureSpec], name: str, kind: str) -> Any:
         if name in table:
@@ -223,16 +223,19 @@ def _candidates(
     extra_files: Iterable[Path], entry_points: bool
 ) -> Iterable[tuple[PluginInfo, Callable[[], Any]]]:
     if entry_points:
-        seen_ids: set[str] = set()
+        seen: dict[str, str | None] = {}
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in seen_ids:  # the same distribution found twice on sys.path
-                continue
-            seen_ids.add(ep.name)
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else None
+            plugin_id = ep.name
+            if ep.name in seen:
+                if seen[ep.name] == dist_name:  # one distribution found twice on sys.path
+                    continue
+                plugin_id = f"{dist_name}:{ep.name}"  # two packages chose the same name
+            seen.setdefault(ep.name, dist_name)
             builtin = dist_name == "cyclestudio" or ep.value.startswith("cyclestudio_plugins.")
             info = PluginInfo(
-                id=ep.name, name=ep.name, origin="built-in" if builtin else "package",
+                id=plugin_id, name=plugin_id, origin="built-in" if builtin else "package",
                 source=f"{ep.name} ({ep.value})",
                 version=__version__ if builtin else (dist.version if dist else None),
                 distribution=dist_name,

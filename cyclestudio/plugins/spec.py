@@ -244,19 +244,26 @@ class ArchitectureSpec:
             "keeps_own_init": self.keeps_own_init,
             "size_multiple": self.multiple(defaults),
             "min_size": self.smallest(defaults),
-            "size_rules": self._size_rules(),
+            "size_rules": self.size_rules(),
             "options": [o.to_json() for o in self.options],
         }
 
-    def _size_rules(self, limit: int = 256) -> dict[str, Any] | None:
+    def size_rules(self, limit: int = 256) -> dict[str, Any] | None:
         """How size_multiple and min_size change with the options, as a lookup table.
 
-        None when neither depends on the options. Otherwise ``depends_on`` names the
-        options that change them and ``table`` lists every combination of those
-        options' values (when there are at most ``limit`` of them) with the result.
+        None when neither depends on the options (or a size function fails for some
+        value: training then reports it). Otherwise ``depends_on`` names the options
+        that change them and ``table`` lists every combination of those options'
+        values (when there are at most ``limit`` of them) with the result.
         """
         if not callable(getattr(self, "size_multiple", None)) and not callable(self.min_size):
             return None
+        try:
+            return self._size_table(limit)
+        except Exception:  # noqa: BLE001 - a plugin's size function; listing must not fail
+            return None
+
+    def _size_table(self, limit: int) -> dict[str, Any] | None:
         defaults = self.resolve_options()
 
         def sizes(options: Mapping[str, Any]) -> tuple[int, int]:
