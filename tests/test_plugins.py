@@ -286,3 +286,15 @@ def test_on_windows_the_apps_data_folder_holds_the_plugin_folder(monkeypatch):
                         raising=False)
     assert user_plugin_dir() == data_dir() / "plugins"
     assert "cyclestudio" in str(data_dir())
+
+
+def test_the_plugin_api_and_the_registry_import_without_torch():
+    # The command line's parser and the app's plugin cache rely on it.
+    import subprocess
+    import sys
+
+    code = ("import sys, cyclestudio.plugins, cyclestudio.plugins.discovery\n"
+            "from cyclestudio.plugins import GeneratorSpec, load_registry\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
