@@ -339,19 +339,24 @@ class DiscriminatorSpec(ArchitectureSpec):
     channel_args: ClassVar[tuple[str, ...]] = ("in_channels",)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Architecture(GeneratorSpec):
     """Deprecated: return a ``GeneratorSpec`` or a ``DiscriminatorSpec`` instead.
 
-    Kept so that plugins written for cyclestudio 0.1 still load; discovery turns it
-    into the spec type of the hook that returned it.
+    Kept, with its 0.1 arguments (``description`` and ``source`` positional too), so
+    that plugins written for cyclestudio 0.1 still load; discovery turns it into the
+    spec type of the hook that returned it.
     """
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, title: str, build: Callable[..., Any],
+                 options: Sequence[Option] = (), size_multiple: SizeRule = 1,
+                 description: str = "", source: str = "", **more: Any) -> None:
         warnings.warn(
             "cyclestudio.plugins.Architecture is deprecated: use GeneratorSpec or "
-            "DiscriminatorSpec", DeprecationWarning, stacklevel=3,
+            "DiscriminatorSpec", DeprecationWarning, stacklevel=2,
         )
+        super().__init__(name, title, build, options, size_multiple, description=description,
+                         source=source, **more)
 
     def as_kind(self, kind: str) -> ArchitectureSpec:
         """The same spec as a GeneratorSpec or a DiscriminatorSpec."""
