@@ -1,7 +1,6 @@
 """Writing a plugin: templates that pass `plugins check`, checks that catch each mistake,
 and a training run that refuses a broken plugin before it writes anything."""
 
-import json
 
 import pytest
 from helpers import TINY, cli, make_domain
@@ -141,21 +140,3 @@ def test_a_broken_generator_is_refused_before_the_run_folder_is_made(
     assert "fails the pre-flight check" in first and BROKEN[case][1] in first
     assert "plugins check tiny_gen" in done.stderr
     assert not run.exists()
-
-
-def test_a_run_folder_whose_start_failed_can_be_started_again(domains, tmp_path):
-    a, b = domains
-    run = tmp_path / "run"
-    (run / "samples").mkdir(parents=True)
-    (run / "checkpoints").mkdir()
-    (run / "config.json").write_text("{}")
-    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')
-    resumed = cli("train", "--resume", str(run))
-    assert resumed.returncode == 2 and "has no checkpoint yet" in resumed.stderr
-    done = cli("train", "--a", str(a), "--b", str(b), "--out", str(run), *TINY,
-               "--iterations", "2", "--log-every", "1")
-    assert done.returncode == 0, done.stderr
-    assert (run / "checkpoints" / "latest.pt").exists()
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["iteration"] for x in lines] == [1, 2]
-

@@ -50,30 +50,6 @@ def latest_checkpoint(run: Path) -> Path:
     )
 
 
-def unstarted_run(run: Path) -> bool:
-    """A run folder whose start failed: config.json written, no checkpoint ever saved."""
-    run = Path(run)
-    folder = checkpoint_dir(run)
-    saved = folder.is_dir() and any(folder.glob("*.pt"))
-    return (run / "config.json").is_file() and not saved
-
-
-def discard_unstarted_run(run: Path) -> None:
-    """Remove what a failed start wrote (config, metrics, samples), so a run can start there.
-
-    Anything else in the folder is left alone (and keeps it from being reused).
-    """
-    import shutil
-
-    run = Path(run)
-    if not unstarted_run(run):
-        raise UserError(f"{run} holds a run with checkpoints", f"resume it with --resume {run}")
-    for name in ("config.json", "metrics.jsonl"):
-        (run / name).unlink(missing_ok=True)
-    for name in ("samples", "checkpoints"):
-        shutil.rmtree(run / name, ignore_errors=True)
-
-
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write to a temp file in the same folder, fsync, then rename over ``path``.
 

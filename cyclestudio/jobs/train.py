@@ -212,7 +212,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         )
     # Build both networks and try them before anything is written (plugins/checks.py).
     preflight(gen, config.generator.options, dis, config.discriminator.options,
-              channels=config.data.channels, size=size, device=config.run.device)
+              channels=config.data.channels, size=config.data.size, device=config.run.device)
     return config
 
 
@@ -269,12 +269,7 @@ class Training:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, events: Any, control: Any) -> Training:
-        from cyclestudio.core.checkpoint import (
-            discard_unstarted_run,
-            latest_checkpoint,
-            load_checkpoint,
-            unstarted_run,
-        )
+        from cyclestudio.core.checkpoint import latest_checkpoint, load_checkpoint
         from cyclestudio.core.config import TrainConfig
 
         if args.resume:
@@ -291,19 +286,14 @@ class Training:
         if args.out is None:
             raise UserError("no --out folder given", "use --out RUN for the new run folder")
         run_dir = args.out.absolute()
-        # A start that failed before its first checkpoint cannot be resumed: start afresh.
-        unstarted = unstarted_run(run_dir)
-        if (run_dir / "config.json").exists() and not unstarted:
+        if (run_dir / "config.json").exists():
             raise UserError(
                 f"{run_dir} already holds a run",
                 f"continue it with --resume {args.out}, or choose another --out",
             )
-        config = config_from_args(args)
-        if unstarted:
-            discard_unstarted_run(run_dir)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UserError(f"{run_dir} exists and is not empty", "choose a new --out folder")
-        return cls(run_dir, config, events, control, None)
+        return cls(run_dir, config_from_args(args), events, control, None)
 
     # ------------------------------------------------------------------------
     def run(self) -> int:
