@@ -145,6 +145,22 @@ def main() -> int:
         window.show_page("Training")
         spin(app, 1.5)
         window.grab().save(str(out / "training-dark.png"))
+
+        # The Plugins page with a plugin of the user's own and one that fails to load.
+        from cyclestudio.jobs.plugin_templates import write_file
+        from cyclestudio.paths import user_plugin_dir
+
+        window.settings_page.theme.setCurrentIndex(window.settings_page.theme.findData("light"))
+        write_file("my_generator", "generator", user_plugin_dir())
+        (user_plugin_dir() / "fast_attention.py").write_text(
+            "import xformers  # not installed here\n", encoding="utf-8")
+        loaded = []
+        window.registry.plugins_changed.connect(lambda: loaded.append(True))
+        window.plugins_page.reload()
+        window.show_page("Plugins")
+        spin(app, 60, until=lambda: bool(loaded))
+        spin(app, 1)
+        window.grab().save(str(out / "plugins.png"))
         window.close()
         print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
         return 0

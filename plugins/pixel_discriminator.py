@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor, nn
 
-from cyclestudio.core.layers import NORMS, norm_layer, uses_bias
-from cyclestudio.plugins import Architecture, Option, hookimpl
+from cyclestudio.plugins import DiscriminatorSpec, Option, hookimpl
+from cyclestudio.plugins.layers import NORMS, norm_layer, uses_bias
 
 
 class PixelDiscriminator(nn.Module):
@@ -29,16 +27,16 @@ class PixelDiscriminator(nn.Module):
         return self.net(x)
 
 
-def build(in_channels: int, **options: Any) -> nn.Module:
+def build(in_channels: int, width: int, norm: str) -> nn.Module:
     """A pixel discriminator with the given options."""
-    return PixelDiscriminator(in_channels, **options)
+    return PixelDiscriminator(in_channels, width, norm)
 
 
 @hookimpl
-def discriminators() -> list[Architecture]:
+def discriminators() -> list[DiscriminatorSpec]:
     """The 1×1 pixel discriminator."""
     return [
-        Architecture(
+        DiscriminatorSpec(
             name="pixel",
             title="PixelGAN (1×1)",
             build=build,

@@ -1,23 +1,27 @@
 """ResNet generator from the CycleGAN paper (Johnson et al.'s style-transfer network).
 
 c7s1-64, d128, d256, R256 × blocks, u128, u64, c7s1-3: two stride-2 downsamplings, so
-both image sides must be multiples of 4.
+both image sides must be multiples of 4. The outer 7×7 convolutions always pad by
+reflection, as in the paper; the ``padding`` option is the residual blocks' padding.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from cyclestudio.core.layers import (
+from cyclestudio.plugins import GeneratorSpec, Option, hookimpl
+from cyclestudio.plugins.layers import (
+    DOWNSAMPLES,
     NORMS,
     PADDINGS,
     UPSAMPLES,
+    SelfAttention2d,
+    downsample_block,
     norm_layer,
     padding_layer,
     upsample_layer,
     uses_bias,
 )
-from cyclestudio.plugins import Architecture, Option, hookimpl
 
 
 class ResnetBlock(nn.Module):
@@ -42,7 +46,10 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """Downsample twice, transform with residual blocks, upsample twice."""
+    """Downsample twice, transform with residual blocks, upsample twice.
+
+    ``attention`` puts a self-attention layer halfway through the residual blocks.
+    """
 
     def __init__(
         self,
@@ -54,36 +61,37 @@ class ResnetGenerator(nn.Module):
         dropout: bool = False,
         upsample: str = "transposed",
         padding: str = "reflect",
+        downsample: str = "strided",
+        attention: bool = False,
     ) -> None:
         super().__init__()
         bias = uses_bias(norm)
-        pad, conv_pad = padding_layer("reflect" if padding == "zero" else padding, 3)
-        layers: list[nn.Module] = pad + [
-            nn.Conv2d(in_channels, width, 7, padding=conv_pad, bias=bias),
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, width, 7, bias=bias),
             norm_layer(norm, width),
             nn.ReLU(True),
         ]
         for i in range(2):
             mult = 2**i
-            layers += [
-                nn.Conv2d(width * mult, width * mult * 2, 3, stride=2, padding=1, bias=bias),
-                norm_layer(norm, width * mult * 2),
-                nn.ReLU(True),
-            ]
-        layers += [ResnetBlock(width * 4, padding, norm, dropout) for _ in range(blocks)]
+            layers += downsample_block(downsample, width * mult, width * mult * 2, norm)
+        middle = [ResnetBlock(width * 4, padding, norm, dropout) for _ in range(blocks)]
+        if attention:
+            middle.insert(blocks // 2, SelfAttention2d(width * 4))
+        layers += middle
         for i in range(2):
             mult = 2 ** (2 - i)
             layers += upsample_layer(upsample, width * mult, width * mult // 2, 3, bias)
             layers += [norm_layer(norm, width * mult // 2), nn.ReLU(True)]
-        pad, conv_pad = padding_layer("reflect" if padding == "zero" else padding, 3)
-        layers += pad + [nn.Conv2d(width, out_channels, 7, padding=conv_pad), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
 
-def _options(blocks: int) -> list[Option]:
+def resnet_options(blocks: int) -> list[Option]:
+    """The ResNet generators' options (shared with the self-attention variant)."""
     return [
         Option("width", int, 64, "Channels of the first layer (ngf)", min=1, max=1024),
         Option("blocks", int, blocks, "Residual blocks in the middle", min=1, max=64),
@@ -95,24 +103,39 @@ def _options(blocks: int) -> list[Option]:
             "resize then convolve, which avoids checkerboard artifacts",
             choices=UPSAMPLES,
         ),
-        Option("padding", str, "reflect", "Padding inside the residual blocks", choices=PADDINGS),
+        Option(
+            "downsample", str, "strided",
+            "strided: the paper's stride-2 convolutions; blurpool: anti-aliased "
+            "(convolve, blur, then subsample; Zhang 2019), steadier when the input shifts",
+            choices=DOWNSAMPLES,
+        ),
+        Option(
+            "padding", str, "reflect",
+            "Padding of the 3×3 convolutions inside the residual blocks; the outer 7×7 "
+            "convolutions always pad by reflection, as in the paper",
+            choices=PADDINGS,
+        ),
     ]
 
 
-def build(in_channels: int, out_channels: int, **options: object) -> nn.Module:
+def build(
+    in_channels: int, out_channels: int, width: int, blocks: int, norm: str, dropout: bool,
+    upsample: str, downsample: str, padding: str,
+) -> nn.Module:
     """A ResNet generator with the given options."""
-    return ResnetGenerator(in_channels, out_channels, **options)  # type: ignore[arg-type]
+    return ResnetGenerator(in_channels, out_channels, width, blocks, norm, dropout, upsample,
+                           padding, downsample)
 
 
 @hookimpl
-def generators() -> list[Architecture]:
+def generators() -> list[GeneratorSpec]:
     """The paper's ResNet generators: 9 blocks (256 px and up) and 6 blocks (128 px)."""
     return [
-        Architecture(
+        GeneratorSpec(
             name=f"resnet_{n}blocks",
             title=f"ResNet, {n} blocks",
             build=build,
-            options=_options(n),
+            options=resnet_options(n),
             size_multiple=4,
             description=(
                 "The CycleGAN paper's generator: two downsamplings, residual blocks, "

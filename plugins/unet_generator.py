@@ -6,14 +6,13 @@ unet_128 halves it 7 times (multiples of 128).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from cyclestudio.core.layers import NORMS, UPSAMPLES, norm_layer, upsample_layer, uses_bias
-from cyclestudio.plugins import Architecture, Option, hookimpl
+from cyclestudio.plugins import GeneratorSpec, Option, hookimpl
+from cyclestudio.plugins.layers import NORMS, UPSAMPLES, norm_layer, upsample_layer, uses_bias
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -113,23 +112,16 @@ def _builder(downs: int):
     return build
 
 
-def _multiple(downs: int):
-    def multiple(_options: Mapping[str, Any]) -> int:
-        return 2**downs
-
-    return multiple
-
-
 @hookimpl
-def generators() -> list[Architecture]:
+def generators() -> list[GeneratorSpec]:
     """U-Net generators for 256×256 (8 levels) and 128×128 (7 levels) images."""
     return [
-        Architecture(
+        GeneratorSpec(
             name=f"unet_{size}",
             title=f"U-Net {size}",
             build=_builder(downs),
             options=_options(),
-            size_multiple=_multiple(downs),
+            size_multiple=2**downs,
             description=(
                 f"An encoder-decoder with skip connections, {downs} levels deep: both image "
                 f"sides must be multiples of {size}."

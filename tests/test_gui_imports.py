@@ -37,7 +37,7 @@ def test_building_the_main_window_does_not_import_torch(tmp_path):
         "from cyclestudio.gui.main_window import MainWindow\n"
         "from cyclestudio.project import Project\n"
         f"w = MainWindow(); w.show(); w.set_project(Project.create({str(tmp_path / 'p')!r}))\n"
-        "for name in ('Datasets', 'Training', 'Convert', 'Settings'):\n"
+        "for name in ('Datasets', 'Training', 'Convert', 'Plugins', 'Settings'):\n"
         "    w.show_page(name); app.processEvents()\n"
         "print('torch' in sys.modules)\n"
         "w.close()\n"

@@ -55,7 +55,7 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert config["config_version"] == 1
     assert config["generator"] == {"name": "resnet_6blocks", "options": {
         "width": 4, "blocks": 6, "norm": "instance", "dropout": False,
-        "upsample": "transposed", "padding": "reflect"}}
+        "upsample": "transposed", "downsample": "strided", "padding": "reflect"}}
     assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
@@ -267,15 +267,14 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(domains, tmp_path, cas
         "exists": [*base, "--a", str(a)],
         "fp16": [*base, "--a", str(a), "--precision", "fp16"],
     }[case]
-    if case == "exists":
+    if case == "exists":  # a run that saved a checkpoint (one that did not may start again)
         (root / "run" / "checkpoints").mkdir(parents=True)
         (root / "run" / "config.json").write_text("{}")
-        (root / "run" / "checkpoints" / "latest.pt").write_bytes(b"a checkpoint")
+        (root / "run" / "checkpoints" / "latest.pt").write_bytes(b"")
     done = cli(*args)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     first = done.stderr.splitlines()[0]
     assert first.startswith("cyclestudio: error: ")
     assert expected.format(root=root) in first
-    if case != "exists":
-        assert not (root / "run" / "checkpoints").exists()
+    assert not (root / "run" / "checkpoints").exists() or case == "exists"

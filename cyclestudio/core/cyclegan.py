@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from cyclestudio.core.config import TrainConfig
 from cyclestudio.core.networks import build_discriminator, build_generator
 from cyclestudio.core.schedule import lr_factor
-from cyclestudio.plugins import Registry
+from cyclestudio.plugins.discovery import Registry
 
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
 

@@ -218,7 +218,7 @@ def _read_model_file(
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     """Rebuild both generators from a model file, a run folder or a checkpoint."""
     from cyclestudio.core.networks import build_generator
-    from cyclestudio.plugins import registry
+    from cyclestudio.plugins.discovery import registry
 
     path = Path(path)
     if path.is_dir() or path.suffix == ".pt":
@@ -229,12 +229,14 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
         info, weights = _read_model_file(path)
     reg = registry()
     if info.generator not in reg.generators:
-        installed = ", ".join(sorted(reg.generators)) or "none"
-        raise UserError(
-            f"{path.name} needs the generator plugin '{info.generator}', which is not installed",
-            f"install the plugin that provides '{info.generator}' "
-            f"(installed generators: {installed}; see `cyclestudio plugins list`)",
-        )
+        try:
+            reg.generator(info.generator)
+        except UserError as missing:  # its hint names plugins that failed to load or are off
+            raise UserError(
+                f"{path.name} needs the generator plugin '{info.generator}', which is not "
+                "installed",
+                f"install the plugin that provides '{info.generator}' ({missing.hint})",
+            ) from None
     arch = reg.generator(info.generator)
     options = arch.resolve_options(info.options)
     nets: dict[str, nn.Module] = {}

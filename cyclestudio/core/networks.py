@@ -9,27 +9,18 @@ import torch
 from torch import nn
 
 from cyclestudio.errors import UserError
-from cyclestudio.plugins import Architecture, Registry, registry
+from cyclestudio.plugins.discovery import Registry, registry
+from cyclestudio.plugins.layers import init_weights
+from cyclestudio.plugins.spec import ArchitectureSpec
 
 
-def init_weights(net: nn.Module, gain: float = 0.02) -> None:
-    """The paper's initialisation: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
-
-    def init(m: nn.Module) -> None:
-        name = type(m).__name__
-        if hasattr(m, "weight") and ("Conv" in name or "Linear" in name):
-            if m.weight is not None:
-                nn.init.normal_(m.weight, 0.0, gain)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-        elif "BatchNorm2d" in name and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
-
-    net.apply(init)
+def build_network(spec: ArchitectureSpec, options: Mapping[str, Any], channels: int
+                  ) -> nn.Module:
+    """A spec's network, built and initialised as training builds it (options resolved)."""
+    return _build(spec, options, *([channels] * len(spec.channel_args)))
 
 
-def _build(arch: Architecture, options: Mapping[str, Any], *args: int) -> nn.Module:
+def _build(arch: ArchitectureSpec, options: Mapping[str, Any], *args: int) -> nn.Module:
     try:
         net = arch.build(*args, **options)
     except UserError:
@@ -44,7 +35,7 @@ def _build(arch: Architecture, options: Mapping[str, Any], *args: int) -> nn.Mod
             f"plugin '{arch.name}' returned {type(net).__name__}, not a torch.nn.Module",
             f"fix the plugin's build function ({arch.source})",
         )
-    if not getattr(net, "keeps_own_init", False):
+    if not arch.keeps_own_init:
         init_weights(net)
     return net
 

@@ -1,4 +1,4 @@
-"""The main window: a page list on the left (Datasets, Training, Convert, Settings),
+"""The main window: a page list on the left (Datasets, Training, Convert, Plugins, Settings),
 projects in the File menu, notifications when a run or a conversion ends."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from cyclestudio.gui import wheel_guard
 from cyclestudio.gui.convert_page import ConvertPage
 from cyclestudio.gui.datasets_page import DatasetsPage
 from cyclestudio.gui.jobs import JobRunner, describe_end
+from cyclestudio.gui.plugins_page import PluginsPage
 from cyclestudio.gui.registry import Registry
 from cyclestudio.gui.settings import Settings, data_dir
 from cyclestudio.gui.settings_page import SettingsPage
@@ -37,7 +38,7 @@ from cyclestudio.gui.theme import apply_theme, is_dark
 from cyclestudio.gui.training_page import TrainingPage
 from cyclestudio.project import PROJECT_FILE, Project
 
-PAGES = ("Datasets", "Training", "Convert", "Settings")
+PAGES = ("Datasets", "Training", "Convert", "Plugins", "Settings")
 REFRESH_DELAY_MS = 800  # ask the plugin and device workers once the window is up
 
 
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self.training.run_ended.connect(self.notify)
         self.datasets.smallest_side.connect(self.training.hyper.fit_to_images)
         self.convert = ConvertPage(self.settings)
+        self.plugins_page = PluginsPage(self.registry)
         self.convert.job_ended.connect(self.notify)
         # A finished or stopped run is a model the Convert page can use.
         self.training.run_ended.connect(lambda *_: self.convert.refresh_models())
@@ -106,7 +108,8 @@ class MainWindow(QMainWindow):
         for i in range(self.nav.count()):
             self.nav.item(i).setSizeHint(QSize(0, 26))
         self.stack = QStackedWidget()
-        for page in (self.datasets, self.training, self.convert, self.settings_page):
+        for page in (self.datasets, self.training, self.convert, self.plugins_page,
+                     self.settings_page):
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
 

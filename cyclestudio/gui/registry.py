@@ -39,6 +39,7 @@ class Registry(QObject):
     """
 
     plugins_changed = Signal()
+    plugins_requested = Signal()  # a plugin query started (reload, enable, disable)
     devices_changed = Signal()
     failed = Signal(str)
 
@@ -50,8 +51,19 @@ class Registry(QObject):
 
     def refresh(self) -> None:
         """Ask the workers again (in the background)."""
-        self._ask(["plugins", "list", "--json"], self._got_plugins)
+        self.reload_plugins()
         self._ask(["devices", "--json"], self._got_devices)
+
+    def reload_plugins(self) -> None:
+        """Discover the plugins again (a new or edited plugin file shows up)."""
+        self.plugins_requested.emit()
+        self._ask(["plugins", "list", "--json"], self._got_plugins)
+
+    def set_plugin_enabled(self, plugin_id: str, enabled: bool) -> None:
+        """Turn a plugin on or off (remembered for the app and every job), then reload."""
+        self.plugins_requested.emit()
+        action = "enable" if enabled else "disable"
+        self._ask(["plugins", action, plugin_id, "--json"], self._got_plugins)
 
     def _ask(self, args: list[str], slot) -> None:
         query = Query(args, self)
@@ -92,3 +104,7 @@ class Registry(QObject):
     def errors(self) -> list[dict[str, Any]]:
         """Plugins that failed to load, with their error."""
         return list((self.plugins or {}).get("errors", []))
+
+    def plugin_list(self) -> list[dict[str, Any]]:
+        """Every plugin found: id, name, origin, version, status, error, traceback…"""
+        return list((self.plugins or {}).get("plugins", []))

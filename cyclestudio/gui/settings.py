@@ -1,39 +1,20 @@
-"""App settings and folders: a JSON file in the appdirs config dir.
-
-``CYCLESTUDIO_CONFIG_DIR``, ``CYCLESTUDIO_DATA_DIR`` and ``CYCLESTUDIO_CACHE_DIR``
-override the appdirs folders (the tests point them at temporary folders).
-"""
+"""App settings: a JSON file in the config dir (the folders themselves: cyclestudio.paths)."""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import appdirs
-
+from cyclestudio.paths import cache_dir, config_dir, data_dir
 from cyclestudio.project import write_json_atomic
 
-APP = "cyclestudio"
+# The folders are re-exported: the pages ask this module for them.
+__all__ = ["MAX_RECENT", "THEMES", "Settings", "cache_dir", "config_dir", "data_dir"]
+
 THEMES = ("system", "light", "dark")
 MAX_RECENT = 8
-
-
-def config_dir() -> Path:
-    """Where settings.json lives."""
-    return Path(os.environ.get("CYCLESTUDIO_CONFIG_DIR") or appdirs.user_config_dir(APP))
-
-
-def data_dir() -> Path:
-    """The user data dir (the demo project and the user plugin folder live here)."""
-    return Path(os.environ.get("CYCLESTUDIO_DATA_DIR") or appdirs.user_data_dir(APP))
-
-
-def cache_dir() -> Path:
-    """Thumbnails and the plugin list are cached here."""
-    return Path(os.environ.get("CYCLESTUDIO_CACHE_DIR") or appdirs.user_cache_dir(APP))
 
 
 @dataclass

@@ -64,6 +64,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
     from cyclestudio.core.networks import check_size
     from cyclestudio.plugins import registry
+    from cyclestudio.plugins.checks import preflight
 
     if not args.a or not args.b:
         missing = "--a" if not args.a else "--b"
@@ -97,6 +98,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise UserError(
             f"--preprocess {config.data.preprocess} keeps each image's shape, so --batch-size "
             "must be 1", "use resize_and_crop or crop to batch images")
+    # Build both networks and try them before anything is written (plugins/checks.py).
+    preflight(gen, config.generator.options, dis, config.discriminator.options,
+              channels=config.data.channels, size=config.data.size, device=config.run.device)
     return config
 
 
