@@ -125,7 +125,7 @@ def main() -> int:
         c = window.convert
         window.show_page("Convert")
         c.refresh_models()  # the demo model if this install ships it, else the run above
-        c.model.setCurrentIndex(0)
+        c.models.combo.setCurrentIndex(0)
         inputs = [project.folder / "data" / "testA"]
         if not inputs[0].is_dir():
             inputs = [project.folder / "day"]

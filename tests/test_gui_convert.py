@@ -13,9 +13,10 @@ from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from cyclestudio.gui.convert_page import model_domains, shipped_demo_model
 from cyclestudio.gui.main_window import MainWindow
+from cyclestudio.gui.model_list import shipped_demo_model
 from cyclestudio.project import Project
+from cyclestudio.runfolder import model_domains
 
 TESTS = Path(__file__).parent
 
@@ -67,7 +68,7 @@ def test_dropped_images_are_translated_listed_and_previewed_and_a_bad_one_says_w
     page = window.convert
     assert page.isVisible()
     page.choose_model(tiny_run)  # a run of the project, listed as "Run run-tiny"
-    assert page.model.currentText() == "Run run-tiny"
+    assert page.models.combo.currentText() == "Run run-tiny"
     assert page.direction.currentText() == "A → B (horse → zebra)"
     page.direction.setCurrentIndex(page.direction.findData("b2a"))
     out = tmp_path / "converted"
@@ -129,12 +130,14 @@ def test_the_shipped_demo_model_is_offered_with_its_domain_names(window):
     demo = shipped_demo_model()
     page = window.convert
     if demo is None:  # an install without the model offers the project's runs only
-        assert page.model.findData(None) < 0 and page.model.itemText(0).startswith("Run ")
+        combo = page.models.combo
+        assert combo.findData(None) < 0 and combo.itemText(0).startswith("Run ")
         return
-    assert page.model.itemData(0) == str(demo)
+    assert page.models.combo.itemData(0) == str(demo)
     names = model_domains(demo)
-    assert names is not None and page.model.itemText(0) == f"Demo model ({names[0]} ↔ {names[1]})"
-    page.model.setCurrentIndex(0)
+    title = f"Demo model ({names[0]} ↔ {names[1]})" if names else None
+    assert page.models.combo.itemText(0) == title
+    page.models.combo.setCurrentIndex(0)
     assert page.direction.itemText(1) == f"B → A ({names[1]} → {names[0]})"
 
 

@@ -11,9 +11,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from cyclestudio.gui.convert_page import Result
 from cyclestudio.gui.loss_plot import BACKGROUNDS, COLOURS
 from cyclestudio.gui.main_window import MainWindow
+from cyclestudio.gui.results_table import Result
 from cyclestudio.project import Project
 
 

@@ -10,308 +10,35 @@ same way: each image that lands in DIR is translated and listed until it is turn
 
 from __future__ import annotations
 
-import importlib.resources
-import json
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QRunnable,
-    Qt,
-    QThreadPool,
-    QUrl,
-    Signal,
-)
-from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from cyclestudio import options
+from cyclestudio import options, protocol
 from cyclestudio.core.imagescan import is_image_name
+from cyclestudio.gui.before_after import BeforeAfter
+from cyclestudio.gui.drop_target import DropArea, pick_folder, pick_images
 from cyclestudio.gui.jobs import JobRunner, describe_end
+from cyclestudio.gui.model_list import ModelChooser
+from cyclestudio.gui.results_table import Result, ResultsModel, ResultsTable, result_from_event
 from cyclestudio.gui.settings import Settings, data_dir
-from cyclestudio.gui.thumbnails import small_pil, to_qimage
 from cyclestudio.humanize import format_duration
 from cyclestudio.project import Project
-
-DEMO_MODEL = "demo.csmodel"
-PREVIEW_SIDE = 360
-STATUS_COLOURS = {"translated": "#2e9d4f", "skipped": "#c08a00", "failed": "#d33"}
-
-
-def shipped_demo_model() -> Path | None:
-    """The pre-trained demo model that ships in cyclestudio.resources, if this install has it.
-
-    Found by package data, not by importing the torch side (cyclestudio.core.demo).
-    """
-    try:
-        path = Path(str(importlib.resources.files("cyclestudio.resources") / DEMO_MODEL))
-    except ModuleNotFoundError:
-        return None
-    return path if path.is_file() else None
-
-
-def model_domains(model: Path) -> tuple[str, str] | None:
-    """The (A, B) domain names a model file or run folder records, read without torch."""
-    try:
-        if model.is_dir():
-            config = json.loads((model / "config.json").read_text(encoding="utf-8"))
-            data = config.get("data", {})
-            names = data.get("a_name"), data.get("b_name")
-        else:
-            # A .csmodel is safetensors: an 8-byte length, then a JSON header whose
-            # __metadata__ holds our own JSON under "cyclestudio".
-            with open(model, "rb") as f:
-                (size,) = struct.unpack("<Q", f.read(8))
-                if size > 100_000_000:
-                    return None
-                header = json.loads(f.read(size))
-            info = json.loads(header["__metadata__"]["cyclestudio"])
-            names = info.get("a_name"), info.get("b_name")
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
-        return None
-    if all(isinstance(n, str) and n for n in names):
-        return str(names[0]), str(names[1])
-    return None
-
-
-def usable_run(run: Path) -> bool:
-    """A run folder `translate` accepts: it has a checkpoint or an exported model."""
-    return (run / "checkpoints" / "latest.pt").exists() or (run / "model.csmodel").exists()
-
-
-def preview_image(path: str, side: int = PREVIEW_SIDE) -> QImage | None:
-    """A small upright RGBA copy of an image for the before/after view; None if unreadable."""
-    im = small_pil(path, side)
-    return None if im is None else to_qimage(im)
-
-
-class _PreviewSignals(QObject):
-    loaded = Signal(object)  # (before path, after path, before QImage|None, after QImage|None)
-
-
-class _PreviewJob(QRunnable):
-    def __init__(self, before: str, after: str, signals: _PreviewSignals) -> None:
-        super().__init__()
-        self.before, self.after, self.signals = before, after, signals
-
-    def run(self) -> None:
-        self.signals.loaded.emit((self.before, self.after, preview_image(self.before),
-                                  preview_image(self.after)))
-
-
-@dataclass
-class Result:
-    """One input's outcome, from a `file` event."""
-
-    input: str
-    output: str | None
-    status: str
-    reason: str | None
-    code: str | None = None
-
-
-# The worker's reasons name its command-line flags; the app names its own controls.
-APP_REASONS = {
-    "output_exists": "output exists (tick “replace outputs that already exist” to replace it)",
-}
-
-
-class ResultsModel(QAbstractTableModel):
-    """Per-file results (status, file, output or reason); rows arrive in batches."""
-
-    HEADERS = ("Status", "File", "Result")
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.results: list[Result] = []
-
-    def clear(self) -> None:
-        """No results."""
-        self.beginResetModel()
-        self.results = []
-        self.endResetModel()
-
-    def extend(self, results: list[Result]) -> None:
-        """Append results."""
-        if results:
-            first = len(self.results)
-            self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
-            self.results.extend(results)
-            self.endInsertRows()
-
-    def counts(self) -> dict[str, int]:
-        """How many inputs were translated, skipped and failed."""
-        out = {"translated": 0, "skipped": 0, "failed": 0}
-        for r in self.results:
-            out[r.status] = out.get(r.status, 0) + 1
-        return out
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.results)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt API
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
-        if not index.isValid():
-            return None
-        r = self.results[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return r.status
-            if column == 1:
-                return Path(r.input).name
-            if r.status == "translated":
-                name = Path(r.output).name if r.output else ""
-                return f"{name} ({r.reason})" if r.reason else name
-            return r.reason or ""
-        if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [r.input]
-            if r.output:
-                lines.append(f"→ {r.output}")
-            if r.reason:
-                lines.append(r.reason)
-            return "\n".join(lines)
-        if role == Qt.ItemDataRole.ForegroundRole and column == 0:
-            return QBrush(QColor(STATUS_COLOURS.get(r.status, "#888")))
-        return None
-
-
-class DropArea(QFrame):
-    """Where images and folders are dropped; emits the local paths."""
-
-    dropped = Signal(list)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAcceptDrops(True)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setObjectName("drop")
-        self.setStyleSheet("#drop { border: 2px dashed palette(mid); border-radius: 6px; }")
-        self.label = QLabel("Drop images or folders here to translate them")
-        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.label.setWordWrap(True)
-        self.add_files = QPushButton("Add images…")
-        self.add_folder = QPushButton("Add folder…")
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.add_files)
-        buttons.addWidget(self.add_folder)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        layout.addWidget(self.label)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
-        self.setMinimumHeight(110)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls() and self.isEnabled():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls() and self.isEnabled():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.dropped.emit(paths)
-
-
-class BeforeAfter(QWidget):
-    """The last translated image next to its input."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.before = self._image_label()
-        self.after = self._image_label()
-        self.before_caption = QLabel("before")
-        self.after_caption = QLabel("after")
-        grid = QHBoxLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        for image, caption in ((self.before, self.before_caption),
-                               (self.after, self.after_caption)):
-            column = QVBoxLayout()
-            column.addWidget(image, 1)
-            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            caption.setStyleSheet("color: gray")
-            column.addWidget(caption)
-            grid.addLayout(column, 1)
-        self.pixmaps: tuple[QPixmap, QPixmap] | None = None
-        self.clear()
-
-    @staticmethod
-    def _image_label() -> QLabel:
-        label = QLabel()
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        label.setMinimumSize(120, 120)
-        return label
-
-    def clear(self) -> None:
-        """Nothing translated yet."""
-        self.pixmaps = None
-        self.before.clear()
-        self.after.clear()
-        self.before.setText("The last translated image appears here,")
-        self.after.setText("next to its input.")
-        self.before_caption.setText("before")
-        self.after_caption.setText("after")
-
-    def show_pair(self, before: QImage, after: QImage, before_name: str, after_name: str):
-        """Show an input and its translation."""
-        self.pixmaps = (QPixmap.fromImage(before), QPixmap.fromImage(after))
-        self.before_caption.setText(f"before: {before_name}")
-        self.after_caption.setText(f"after: {after_name}")
-        self._fit()
-
-    def _fit(self) -> None:
-        if self.pixmaps is None:
-            return
-        for label, pixmap in zip((self.before, self.after), self.pixmaps, strict=True):
-            size = label.size()
-            mode = (Qt.TransformationMode.SmoothTransformation
-                    if pixmap.width() > size.width() or pixmap.height() > size.height()
-                    else Qt.TransformationMode.FastTransformation)
-            label.setPixmap(pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode))
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().resizeEvent(event)
-        self._fit()
 
 
 class ConvertPage(QWidget):
@@ -331,24 +58,10 @@ class ConvertPage(QWidget):
         self.runner = JobRunner(self)
         self.runner.events.connect(self._events)
         self.runner.ended.connect(self._ended)
-        self._preview_busy = False
-        self._preview_next: tuple[str, str] | None = None
-        self._preview_pool = QThreadPool(self)
-        self._preview_pool.setMaxThreadCount(1)
-        self._preview_signals = _PreviewSignals(self)
-        self._preview_signals.loaded.connect(self._preview_loaded)
 
         # -- the setup -------------------------------------------------------------
-        self.model = QComboBox()
-        self.model.setToolTip("A trained model: the demo model, a run of this project, "
-                              "or a .csmodel file")
-        self.model.currentIndexChanged.connect(self._model_chosen)
-        browse_model = QPushButton("Choose…")
-        browse_model.setToolTip("A .csmodel file or a run folder")
-        browse_model.clicked.connect(self._browse_model)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model, 1)
-        model_row.addWidget(browse_model)
+        self.models = ModelChooser()
+        self.models.changed.connect(self._model_chosen)
         self.direction = QComboBox()
         self.output = QLineEdit()
         self.output.setToolTip("Translated images are written here (a dropped folder's "
@@ -373,7 +86,7 @@ class ConvertPage(QWidget):
         format_row.addWidget(self.quality)
         self.overwrite = QCheckBox("replace outputs that already exist")
         form = QFormLayout()
-        form.addRow("Model", model_row)
+        form.addRow("Model", self.models)
         form.addRow("Direction", self.direction)
         form.addRow("Output folder", output_row)
         form.addRow("Format", format_row)
@@ -396,7 +109,7 @@ class ConvertPage(QWidget):
         watch_layout.addWidget(browse_watch)
 
         # -- dropping, progress and results ------------------------------------------------
-        self.drop_area = DropArea()
+        self.drop_area = DropArea("Drop images or folders here to translate them")
         self.drop_area.dropped.connect(self.convert)
         self.drop_area.add_files.clicked.connect(self._pick_files)
         self.drop_area.add_folder.clicked.connect(self._pick_folder)
@@ -415,22 +128,7 @@ class ConvertPage(QWidget):
         progress_row.addWidget(self.bar, 1)
         progress_row.addWidget(self.stop_button)
         self.results = ResultsModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.results)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        header = self.table.horizontalHeader()
-        # Wide enough for the longest status whatever rows are in view ("tran…" was cut).
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        metrics = self.table.fontMetrics()
-        self.table.setColumnWidth(0, max(metrics.horizontalAdvance(s) for s in (
-            *STATUS_COLOURS, ResultsModel.HEADERS[0])) + 3 * metrics.averageCharWidth())
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        self.table.setColumnWidth(1, 220)
-        self.table.setWordWrap(False)
+        self.table = ResultsTable(self.results)
         self.preview = BeforeAfter()
 
         # Left: what to do and where it stands; the drop area takes the spare height,
@@ -477,97 +175,48 @@ class ConvertPage(QWidget):
 
     def refresh_models(self) -> None:
         """Refill the model list (the demo model, the project's usable runs, chosen files)."""
-        keep = self.model_path()
-        chosen = [Path(self.model.itemData(i)) for i in range(self.model.count())
-                  if self.model.itemData(i, Qt.ItemDataRole.UserRole + 1) == "file"]
-        self.model.blockSignals(True)
-        self.model.clear()
-        demo = shipped_demo_model()
-        if demo is not None:
-            names = model_domains(demo)
-            title = f" ({names[0]} ↔ {names[1]})" if names else ""
-            self.model.addItem(f"Demo model{title}", str(demo))
-        if self.project is not None:
-            for rel in reversed(self.project.runs):
-                run = self.project.resolve(rel)
-                if usable_run(run):
-                    self.model.addItem(f"Run {run.name}", str(run))
-        for path in chosen:
-            self._add_file_item(path)
-        if self.model.count() == 0:
-            self.model.addItem("No model yet: train one, or Choose… a .csmodel", None)
-        i = self.model.findData(str(keep)) if keep is not None else -1
-        self.model.setCurrentIndex(max(i, 0))
-        self.model.blockSignals(False)
-        self._model_chosen(self.model.currentIndex())
-
-    def _add_file_item(self, path: Path) -> int:
-        self.model.addItem(path.name if path.is_file() else f"Run {path.name}", str(path))
-        i = self.model.count() - 1
-        self.model.setItemData(i, "file", Qt.ItemDataRole.UserRole + 1)
-        self.model.setItemData(i, str(path), Qt.ItemDataRole.ToolTipRole)
-        return i
+        self.models.refresh(self.project)
 
     def choose_model(self, path: Path) -> None:
         """Use a model file or run folder (added to the list if it is not there)."""
-        i = self.model.findData(str(path))
-        if i < 0:
-            if self.model.currentData() is None:
-                self.model.removeItem(self.model.currentIndex())
-            i = self._add_file_item(path)
-        self.model.setCurrentIndex(i)
+        self.models.choose(path)
 
     def model_path(self) -> Path | None:
         """The chosen model file or run folder."""
-        data = self.model.currentData()
-        return Path(data) if data else None
+        return self.models.path()
 
-    def _model_chosen(self, _: int) -> None:
-        model = self.model_path()
-        names = model_domains(model) if model is not None else None
-        if names is None and self.project is not None:
-            names = (self.project.a.name, self.project.b.name)
-        a, b = names or ("A", "B")
-        current = self.direction.currentData() or "a2b"
+    def _model_chosen(self) -> None:
+        a, b = self.models.domains()
+        current = self.direction.currentData() or options.default("direction",
+                                                                  options.TRANSLATE_BY_NAME)
         self.direction.clear()
         self.direction.addItem(f"A → B ({a} → {b})", "a2b")
         self.direction.addItem(f"B → A ({b} → {a})", "b2a")
         self.direction.setCurrentIndex(max(self.direction.findData(current), 0))
         self._update_buttons()
 
-    def _browse_model(self) -> None:
-        file, _ = QFileDialog.getOpenFileName(
-            self, "Choose a model", str(self.project.folder if self.project else ""),
-            "cyclestudio model (*.csmodel);;Run folder config (config.json)")
-        if file:
-            path = Path(file)
-            self.choose_model(path.parent if path.name == "config.json" else path)
-
     def _browse_output(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
+        folder = pick_folder(self, "Output folder", self.output.text())
         if folder:
-            self.output.setText(folder)
+            self.output.setText(str(folder))
 
     def _format_chosen(self, _: int) -> None:
         self.quality.setEnabled(self.format.currentData() in ("jpg", "webp"))
 
     def _pick_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Images to translate", "",
-            "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif *.ppm *.pgm *.tga)")
+        files = pick_images(self, "Images to translate")
         if files:
-            self.convert([Path(f) for f in files])
+            self.convert(files)
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "A folder of images to translate")
+        folder = pick_folder(self, "A folder of images to translate")
         if folder:
-            self.convert([Path(folder)])
+            self.convert([folder])
 
     def _browse_watch(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "A folder to watch",
-                                                  self.watch_folder.text())
+        folder = pick_folder(self, "A folder to watch", self.watch_folder.text())
         if folder:
-            self.watch_folder.setText(folder)
+            self.watch_folder.setText(str(folder))
 
     # -- running ----------------------------------------------------------------------
     def _common_arguments(self) -> list[str]:
@@ -673,7 +322,7 @@ class ConvertPage(QWidget):
         if self.runner.running():
             self.pending.clear()
             self.stopping = True
-            self.runner.send("stop")
+            self.runner.send(protocol.STOP)
             self.status.setText(self.status.text() + " · stopping…")
             self._update_buttons()
 
@@ -688,7 +337,7 @@ class ConvertPage(QWidget):
         if self.runner.running() and not self.runner.stop_and_wait(grace_ms):
             message = (f"The {self.mode} worker did not stop within {grace_ms // 1000} s and "
                        "was ended; finished files are kept, the rest were not written.")
-        self._preview_pool.waitForDone(3000)
+        self.preview.loader.wait()
         return message
 
     # -- events --------------------------------------------------------------------
@@ -698,10 +347,7 @@ class ConvertPage(QWidget):
         for e in events:
             kind = e.get("event")
             if kind == "file":
-                code = e.get("code")
-                results.append(Result(str(e.get("input", "")), e.get("output"),
-                                      str(e.get("status", "failed")),
-                                      APP_REASONS.get(str(code), e.get("reason")), code))
+                results.append(result_from_event(e))
             elif kind == "progress":
                 progress = e
             elif kind == "started" and self.mode == "watch":
@@ -722,7 +368,7 @@ class ConvertPage(QWidget):
         last = next((r for r in reversed(results) if r.status == "translated" and r.output),
                     None)
         if last is not None:
-            self._request_preview(last.input, str(last.output))
+            self.preview.request(last.input, str(last.output))
         if progress is not None:
             self._show_progress(progress)
 
@@ -787,30 +433,9 @@ class ConvertPage(QWidget):
         if start_next:
             self._start_next()
 
-    # -- the before/after preview, decoded off the UI thread ---------------------------
-    def _request_preview(self, before: str, after: str) -> None:
-        if self._preview_busy:
-            self._preview_next = (before, after)  # only the newest one is worth showing
-            return
-        self._preview_busy = True
-        self._preview_pool.start(_PreviewJob(before, after, self._preview_signals))
-
-    def _preview_loaded(self, loaded: tuple[str, str, QImage | None, QImage | None]) -> None:
-        self._preview_busy = False
-        before_path, after_path, before, after = loaded
-        if before is not None and after is not None:
-            self.preview.show_pair(before, after, Path(before_path).name,
-                                   Path(after_path).name)
-        if self._preview_next is not None:
-            before_path, after_path = self._preview_next
-            self._preview_next = None
-            self._request_preview(before_path, after_path)
-
     def shown_preview(self) -> tuple[str, str] | None:
         """The (before, after) captions on screen; None before the first translation."""
-        if self.preview.pixmaps is None:
-            return None
-        return self.preview.before_caption.text(), self.preview.after_caption.text()
+        return self.preview.shown()
 
     def _update_buttons(self) -> None:
         busy = self.runner.running()

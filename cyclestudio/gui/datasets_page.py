@@ -25,10 +25,9 @@ from PySide6.QtCore import (
     QThreadPool,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -41,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from cyclestudio.core.imagescan import is_image_name, why_unreadable
+from cyclestudio.gui.drop_target import PathDrops, pick_folder, pick_images
 from cyclestudio.gui.thumbnails import SIZE, ThumbnailCache
 from cyclestudio.project import Domain, Project
 
@@ -189,7 +189,7 @@ class DomainPanel(QWidget):
         super().__init__(parent)
         self.key = key
         self.project: Project | None = None
-        self.setAcceptDrops(True)
+        self.drops = PathDrops(self, self.add_paths, lambda: self.project is not None)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._token = 0
@@ -342,31 +342,14 @@ class DomainPanel(QWidget):
             self.rescan()
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, f"Add a folder to domain {self.key}")
+        folder = pick_folder(self, f"Add a folder to domain {self.key}")
         if folder:
-            self.add_paths([Path(folder)])
+            self.add_paths([folder])
 
     def _pick_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, f"Add images to domain {self.key}", "",
-            "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif *.ppm *.pgm *.tga)",
-        )
+        files = pick_images(self, f"Add images to domain {self.key}")
         if files:
-            self.add_paths([Path(f) for f in files])
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls() and self.project is not None:
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls() and self.project is not None:
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            self.add_paths(paths)
-            event.acceptProposedAction()
+            self.add_paths(files)
 
     # -- scanning ----------------------------------------------------------------
     def rescan(self) -> None:
