@@ -78,6 +78,19 @@ class Project:
                 unique.append(f)
         return unique
 
+    def new_run_folder(self, root: str | Path | None = None) -> Path:
+        """A fresh, not yet existing run folder under ``root`` (default: the project's runs/)."""
+        import time
+
+        root = Path(root) if root else self.folder / "runs"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run = root / f"run-{stamp}"
+        n = 2
+        while run.exists():
+            run = root / f"run-{stamp}-{n}"
+            n += 1
+        return run
+
     def add_run(self, run: Path) -> None:
         """Remember a run folder (most recent last); saving is the caller's."""
         rel = self.relative(run)

@@ -168,6 +168,17 @@ class RunFolder:
             return "finished"
         return "stopped" if self.resumable() else "new"
 
+    def describe(self) -> str:
+        """The state in words for a run list: "stopped, can resume", "running in another
+        process (pid 123)", ..."""
+        state = self.state()
+        if state == "running":
+            return f"running in another process (pid {(self.holder() or {}).get('pid', '?')})"
+        words = {"new": "no checkpoint"}.get(state, state)
+        if state in ("stopped", "crashed", "failed") and self.resumable():
+            return f"{words}, can resume"
+        return words
+
     # -- metrics -----------------------------------------------------------------------
     def append_metrics(self, line: dict[str, Any]) -> None:
         """Add one line to metrics.jsonl."""

@@ -74,7 +74,7 @@ def test_scrolling_the_training_form_never_changes_the_fields_under_the_pointer(
     window.show_page("Training")
     t = window.training
     epochs, gan_loss = t.hyper.field("epochs"), t.hyper.field("gan_loss")
-    area = t.setup.parentWidget().parentWidget()  # the scroll area around the form
+    area = t.setup_panel  # the scroll area around the form
     bar = area.verticalScrollBar()
     assert bar.maximum() > 0, "the form should be taller than the window"
     before = (epochs.value(), gan_loss.currentText(), bar.value())

@@ -80,7 +80,7 @@ def test_the_window_opens_on_each_page(window, qtbot):
         assert window.stack.currentWidget().isVisible()
     assert window.windowTitle().startswith("project")
     assert window.training.generator.name() == "tiny"
-    errors = window.training.plugin_errors  # a broken plugin is listed, not fatal
+    errors = window.training.setup_panel.plugin_errors  # a broken plugin is listed, not fatal
     assert not errors.isHidden() and "broken.py" in errors.text()
 
 

@@ -2,64 +2,39 @@
 
 Start runs ``python -m cyclestudio train ... --events`` through JobRunner; this
 process never imports torch. A run folder is the source of truth: reopening a run
-replots metrics.jsonl and shows its samples. The pieces live in their own modules:
-the settings form (training_form), the architecture choice (architecture_picker),
-the run's progress, warnings and failures (run_status).
+replots metrics.jsonl and shows its samples. The setup on the left (which run,
+networks, settings, device) is training_setup; the run's progress, warnings and
+failures are run_status.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from cyclestudio import options, protocol
-from cyclestudio.gui.architecture_picker import ArchitecturePicker
-from cyclestudio.gui.device_picker import DevicePicker
+from cyclestudio import protocol
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.loss_plot import LossPlot
 from cyclestudio.gui.registry import Registry
-from cyclestudio.gui.run_status import ErrorPanel, Note, RunStatus, WarningBanner
+from cyclestudio.gui.run_status import ErrorPanel, RunStatus, WarningBanner
 from cyclestudio.gui.samples import SamplePreview
 from cyclestudio.gui.settings import Settings
-from cyclestudio.gui.training_form import HyperParameters
+from cyclestudio.gui.training_setup import TrainingSetup
 from cyclestudio.project import Project
 from cyclestudio.runfolder import RunFolder
 
 # How long Quit waits for a run to stop (it finishes its step and saves a checkpoint)
 # before ending the worker: a paper-size CPU step plus a checkpoint takes seconds.
 STOP_GRACE_MS = 60_000
-
-# The configuration `cyclestudio demo` prints: learns in minutes on a laptop CPU.
-FAST_CPU: dict[str, Any] = {
-    "generator": "resnet_6blocks",
-    "generator_options": {"width": 16, "upsample": "resize"},
-    "discriminator": "patchgan",
-    "discriminator_options": {"width": 32},
-    "size": 64,
-}
-CPU_NOTE = (
-    "Training will run on the CPU. The paper's full-size networks take seconds per "
-    "image here (ResNet-9 at 256 px: about 0.3 images/s on two cores); the fast "
-    "settings run about 8 times faster.")
-FAST_CPU_TIP = ("ResNet with 6 blocks at width 16 and resize upsampling, PatchGAN at "
-                "width 32, crops of at most 64 px")
-STATE_WORDS = {"new": "no checkpoint", "running": "running", "stopped": "stopped",
-               "crashed": "crashed", "failed": "failed", "finished": "finished"}
-
 
 class TrainingPage(QWidget):
     """Set up a run, start it in a worker, and watch it learn."""
@@ -79,47 +54,14 @@ class TrainingPage(QWidget):
         self.runner.ended.connect(self._ended)
 
         # -- left: the setup -------------------------------------------------------
-        self.runs = QComboBox()
-        self.runs.setToolTip("A new run, or one of the project's runs to watch or resume")
-        self.runs.currentIndexChanged.connect(self._run_chosen)
-        self.generator = ArchitecturePicker("generators", options.DEFAULT_GENERATOR)
-        self.discriminator = ArchitecturePicker("discriminators", options.DEFAULT_DISCRIMINATOR)
-        self.hyper = HyperParameters()
-        self.device = DevicePicker()
-        self.device.currentIndexChanged.connect(self._device_chosen)
-        self.generator.combo.currentIndexChanged.connect(self._device_chosen)
-        self.plugin_errors = QLabel()
-        self.plugin_errors.setWordWrap(True)
-        self.plugin_errors.setStyleSheet("color: #d33")
-        self.plugin_errors.hide()
-        # On a CPU the paper's networks crawl: say so where the user starts, and offer
-        # the small configuration that still learns.
-        self.cpu_note = Note(CPU_NOTE, "Use the fast CPU settings", FAST_CPU_TIP)
+        self.setup_panel = TrainingSetup()
+        self.setup = self.setup_panel.panel
+        self.runs, self.hyper = self.setup_panel.runs, self.setup_panel.hyper
+        self.generator = self.setup_panel.generator
+        self.discriminator = self.setup_panel.discriminator
+        self.device, self.cpu_note = self.setup_panel.device, self.setup_panel.cpu_note
         self.fast_button = self.cpu_note.button
-        self.fast_button.clicked.connect(self.use_fast_cpu_settings)
-
-        setup = QWidget()
-        setup_layout = QVBoxLayout(setup)
-        run_box = QGroupBox("Run")
-        QVBoxLayout(run_box).addWidget(self.runs)
-        gen_box = QGroupBox("Generator")
-        QVBoxLayout(gen_box).addWidget(self.generator)
-        dis_box = QGroupBox("Discriminator")
-        QVBoxLayout(dis_box).addWidget(self.discriminator)
-        hyper_box = QGroupBox("Settings (the paper's defaults)")
-        QVBoxLayout(hyper_box).addWidget(self.hyper)
-        device_box = QGroupBox("Device")
-        QVBoxLayout(device_box).addWidget(self.device)
-        for w in (run_box, self.plugin_errors, self.cpu_note, gen_box, dis_box, hyper_box,
-                  device_box):
-            setup_layout.addWidget(w)
-        setup_layout.addStretch(1)
-        self.setup = setup
-        scroll = QScrollArea()
-        scroll.setWidget(setup)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.runs.currentIndexChanged.connect(self._run_chosen)
 
         # -- right: controls, progress, plot, samples ----------------------------------
         self.start_button = QPushButton("Start training")
@@ -158,7 +100,7 @@ class TrainingPage(QWidget):
         right_layout.addWidget(views, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
+        splitter.addWidget(self.setup_panel)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([360, 900])
@@ -174,41 +116,15 @@ class TrainingPage(QWidget):
     def _plugins_changed(self) -> None:
         if self.registry.plugins is None:
             return
-        self.generator.set_specs(self.registry.architectures("generators"))
-        self.discriminator.set_specs(self.registry.architectures("discriminators"))
-        errors = self.registry.errors()
-        self.plugin_errors.setVisible(bool(errors))
-        self.plugin_errors.setText("\n".join(
-            f"Plugin {e.get('source')}: {e.get('message')}" for e in errors))
+        self.setup_panel.set_plugins(self.registry.architectures("generators"),
+                                     self.registry.architectures("discriminators"),
+                                     self.registry.errors())
         self._update_buttons()
 
     def _devices_changed(self) -> None:
         devices = (self.registry.devices or {}).get("devices")
         if devices is not None:
-            self.device.set_devices(devices, self.settings.default_device)
-        self._device_chosen()
-
-    def on_cpu(self) -> bool:
-        """True when the chosen device is (or auto will pick) the CPU."""
-        return self.device.on_cpu()
-
-    def _device_chosen(self, _: int = 0) -> None:
-        self.cpu_note.setVisible(self.on_cpu() and not self.fast_settings_in_use())
-
-    def fast_settings_in_use(self) -> bool:
-        """True when the page already holds the fast CPU configuration."""
-        gen = self.generator.form.values() if self.generator.specs else {}
-        return (self.generator.name() == FAST_CPU["generator"]
-                and all(gen.get(k) == v for k, v in FAST_CPU["generator_options"].items()))
-
-    def use_fast_cpu_settings(self) -> None:
-        """The small configuration `cyclestudio demo` suggests: about 8× faster on a CPU."""
-        self.generator.select(FAST_CPU["generator"], FAST_CPU["generator_options"])
-        self.discriminator.select(FAST_CPU["discriminator"], FAST_CPU["discriminator_options"])
-        side = min(FAST_CPU["size"], self.hyper.value("size"))
-        self.hyper.set_value("size", side)
-        self.hyper.set_value("load_size", None)  # follows the crop
-        self._device_chosen()
+            self.setup_panel.set_devices(devices, self.settings.default_device)
 
     # -- project and runs --------------------------------------------------------
     def set_project(self, project: Project | None) -> None:
@@ -227,7 +143,7 @@ class TrainingPage(QWidget):
             for rel in reversed(self.project.runs):
                 path = self.project.resolve(rel)
                 live = self.state != "idle" and path == self.run_dir
-                state = "running" if live else self._run_state(path)
+                state = "running" if live else RunFolder(path).describe()
                 self.runs.addItem(f"{path.name} — {state}", str(path))
         index = 0
         if select is not None:
@@ -240,17 +156,6 @@ class TrainingPage(QWidget):
             self._run_chosen(index)
         else:
             self._update_buttons()
-
-    @staticmethod
-    def _run_state(run: Path) -> str:
-        folder = RunFolder(run)
-        state = folder.state()
-        if state == "running":
-            holder = folder.holder() or {}
-            return f"running in another process (pid {holder.get('pid', '?')})"
-        if state in ("stopped", "crashed", "failed") and folder.resumable():
-            return f"{STATE_WORDS[state]}, can resume"
-        return STATE_WORDS.get(state, state)
 
     def selected_run(self) -> Path | None:
         """The run folder chosen in the run list (None: a new run)."""
@@ -279,31 +184,15 @@ class TrainingPage(QWidget):
         self.run_dir = run
         config = RunFolder(run).read_config()
         if config:
-            self.hyper.set_from_config(config)
-            gen, dis = config.get("generator", {}), config.get("discriminator", {})
-            self.generator.select(gen.get("name", ""), gen.get("options", {}))
-            self.discriminator.select(dis.get("name", ""), dis.get("options", {}))
+            self.setup_panel.show_config(config)
         self.plot.load(RunFolder(run).metrics)
         self.preview.load(run)
         self.status.device = config.get("run", {}).get("device", "")
         self.status.bar.setValue(0)
-        self.status.line.setText(f"{run.name}: {self._run_state(run)}")
+        self.status.line.setText(f"{run.name}: {RunFolder(run).describe()}")
         self.last_progress = {}
 
     # -- starting and controlling ------------------------------------------------------
-    def new_run_folder(self) -> Path:
-        """A fresh run folder under the output folder (or the project's runs/)."""
-        assert self.project is not None
-        root = Path(self.settings.output_folder) if self.settings.output_folder else (
-            self.project.folder / "runs")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run = root / f"run-{stamp}"
-        n = 2
-        while run.exists():
-            run = root / f"run-{stamp}-{n}"
-            n += 1
-        return run
-
     def train_arguments(self, run: Path) -> list[str]:
         """The full `cyclestudio train` command line for a new run (without the program)."""
         assert self.project is not None
@@ -319,18 +208,7 @@ class TrainingPage(QWidget):
                 args += [flag, source]
         args += ["--a-name", self.project.a.name, "--b-name", self.project.b.name]
         args += ["--out", str(run)]
-        for flag, name, default in (
-                ("--generator", self.generator.name(), options.DEFAULT_GENERATOR),
-                ("--discriminator", self.discriminator.name(), options.DEFAULT_DISCRIMINATOR)):
-            if name != default:
-                args += [flag, name]
-        for option in self.generator.form.changed_options():
-            args += ["--generator-option", option]
-        for option in self.discriminator.form.changed_options():
-            args += ["--discriminator-option", option]
-        args += self.hyper.arguments()
-        if self.device.chosen() != options.default("device"):
-            args += ["--device", self.device.chosen()]
+        args += self.setup_panel.arguments()
         args.append("--events")
         return args
 
@@ -343,10 +221,10 @@ class TrainingPage(QWidget):
             self.status.line.setText(
                 f"Domain {' and '.join(missing)} has no images: add some on the Datasets page.")
             return
-        if not self.generator.name() or not self.discriminator.name():
+        if not self.setup_panel.ready():
             self.status.line.setText("The plugin list is still loading.")
             return
-        run = self.new_run_folder()
+        run = self.project.new_run_folder(self.settings.output_folder or None)
         self._launch(self.train_arguments(run), run)
         self.project.add_run(run)
         self.project.save()
