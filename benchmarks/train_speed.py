@@ -17,7 +17,7 @@ import torch
 
 from cyclestudio.core.config import ArchChoice, DataConfig, RunConfig, TrainConfig
 from cyclestudio.core.cyclegan import CycleGAN
-from cyclestudio.core.networks import pick_device
+from cyclestudio.core.devices import pick_device
 
 
 def measure(device: torch.device, precision: str, size: int, steps: int) -> float:

@@ -112,7 +112,7 @@ def main() -> int:
                         help="1 is translate's CPU default (batching measured slower on CPU)")
     args = parser.parse_args()
 
-    from cyclestudio.core.translate import cpu_has_fast_bf16
+    from cyclestudio.core.devices import cpu_has_fast_bf16
 
     work = Path(tempfile.mkdtemp(prefix="cyclestudio-bench-"))
     images = make_images(work / "in", args.images, args.size)

@@ -258,7 +258,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
 
 def load_translator(model_or_run: Path, device: torch.device | str = "cpu", **kwargs: Any) -> Any:
     """A ready :class:`~cyclestudio.core.translate.Translator` for translate, eval and the app."""
-    from cyclestudio.core.networks import pick_device
+    from cyclestudio.core.devices import pick_device
     from cyclestudio.core.translate import Translator
 
     if isinstance(device, str):

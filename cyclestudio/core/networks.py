@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
 from cyclestudio.errors import UserError
@@ -78,54 +77,3 @@ def check_size(
 def count_parameters(net: nn.Module) -> int:
     """Trainable parameters."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """auto: CUDA, then Apple MPS, then CPU. An explicit device must exist."""
-    requested = (requested or "auto").strip().lower()
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda:0")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise UserError(
-            f"--device {requested} is not a device", "use auto, cpu, cuda, cuda:N or mps"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA GPU is available", "use --device cpu or auto")
-        index = device.index or 0
-        if index >= torch.cuda.device_count():
-            raise UserError(
-                f"--device {requested}: there are only {torch.cuda.device_count()} CUDA devices",
-                "use cuda:0",
-            )
-        return torch.device("cuda", index)
-    if device.type == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise UserError("--device mps: Apple MPS is not available here", "use --device cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"--device {requested} is not supported", "use auto, cpu, cuda:N or mps")
-    return device
-
-
-def list_devices() -> list[dict[str, Any]]:
-    """The devices training can use, for `cyclestudio devices --json` and the app."""
-    devices: list[dict[str, Any]] = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            devices.append(
-                {"id": f"cuda:{i}", "name": props.name, "memory_bytes": int(props.total_memory)}
-            )
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append({"id": "mps", "name": "Apple GPU (MPS)", "memory_bytes": None})
-    import os
-
-    devices.append({"id": "cpu", "name": f"CPU ({os.cpu_count()} cores)", "memory_bytes": None})
-    return devices

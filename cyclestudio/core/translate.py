@@ -1,200 +1,28 @@
 """Translating images of any size: pad to what the generator needs, run, crop back.
 
-Large images go through in overlapping tiles blended with feathered (linear) weights.
-A CycleGAN generator normalises with instance norm, whose statistics depend on the
-whole image; tiles normalised on their own come out with blotches and visible seams.
-So a tiled image is first run whole at a size that fits (the image itself when it
-fits, else a downscaled copy) to record every instance norm's mean and variance, and
-the tiles are then normalised with those shared statistics. Where the whole image
+Large images go through in overlapping tiles blended with feathered (linear) weights
+(core/tiling.py). Instance norm's statistics depend on the whole image, so a tiled
+image is first run whole at a size that fits (the image itself when it fits, else a
+downscaled copy) to record every norm's mean and variance, and the tiles are then
+normalised with those shared statistics (core/shared_norm.py). Where the whole image
 fits, tiled output matches whole-image output up to small differences at tile edges.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cyclestudio.core.devices import available_memory, is_out_of_memory, resolve_precision
+from cyclestudio.core.shared_norm import SharedInstanceNorm, wrap_instance_norms
+from cyclestudio.core.tiling import MIN_TILE, TilePlan, axis_weights, pad_to_multiple, tile_starts
 from cyclestudio.errors import UserError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MIN_TILE = 64
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True where oneDNN runs bf16 convolutions natively (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """auto: bf16 on CUDA cards and CPUs that run it natively, fp32 elsewhere."""
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}", "use " + ", ".join(PRECISIONS))
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        # bf16 keeps fp32's range (fp16 can overflow inside instance norm); untested on
-        # real GPUs so far, so older cards without bf16 stay in fp32.
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return torch.float32
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes free for activations on ``device`` (a guess where nothing better is known)."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
-
-
-class _SharedInstanceNorm(nn.Module):
-    """Stands in for an InstanceNorm2d: records its input statistics or applies recorded ones."""
-
-    def __init__(self, original: nn.InstanceNorm2d) -> None:
-        super().__init__()
-        self.original = original
-        self.eps = original.eps
-        self.mode = "native"  # native | record | apply
-        self.stats: tuple[Tensor, Tensor] | None = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.mode == "native" or (self.mode == "apply" and self.stats is None):
-            return self.original(x)  # the fastest path on CPU and GPU alike
-        if self.mode == "apply":
-            assert self.stats is not None
-            mean, var = self.stats
-        else:
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
-            self.stats = (mean, var)
-        scale = torch.rsqrt(var + self.eps)
-        shift = -mean * scale
-        if self.original.affine:
-            w = self.original.weight.float().view(1, -1, 1, 1)
-            b = self.original.bias.float().view(1, -1, 1, 1)
-            scale, shift = scale * w, shift * w + b
-        return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
-
-
-def _wrap_instance_norms(net: nn.Module) -> list[_SharedInstanceNorm]:
-    """Swap every InstanceNorm2d (without running statistics) for a shareable one."""
-    wrapped: list[_SharedInstanceNorm] = []
-    for name, child in list(net.named_children()):
-        if isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
-            shared = _SharedInstanceNorm(child)
-            setattr(net, name, shared)
-            wrapped.append(shared)
-        elif isinstance(child, _SharedInstanceNorm):
-            wrapped.append(child)
-        else:
-            wrapped += _wrap_instance_norms(child)
-    return wrapped
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """How one image is cut: tile side, overlap, and the tile origins along each axis."""
-
-    tile: int
-    overlap: int
-    ys: tuple[int, ...]
-    xs: tuple[int, ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.ys) * len(self.xs)
-
-
-def _starts(length: int, tile: int, overlap: int, multiple: int) -> tuple[int, ...]:
-    """Tile origins along one axis, all multiples of the generator's ``multiple``.
-
-    Origins on the generator's stride grid keep every tile aligned with the
-    whole-image computation; the last tile may be shorter (padded like the image end).
-    """
-    if length <= tile:
-        return (0,)
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    last = -(-(length - tile) // multiple) * multiple
-    if last > starts[-1]:
-        starts.append(last)
-    return tuple(starts)
-
-
-def _axis_weights(length: int, tile: int, overlap: int, starts: Sequence[int]) -> list[np.ndarray]:
-    """Per-tile weights along one axis, normalised so they sum to one at every pixel.
-
-    On a side that meets a neighbour, the outer quarter of the overlap gets weight zero
-    (its pixels lack context) and the next half ramps up linearly: a feathered seam.
-    """
-    margin, ramp = overlap // 4, max(1, overlap // 2)
-    profile = np.concatenate([np.zeros(margin), (np.arange(ramp) + 0.5) / ramp]).astype(np.float32)
-    ws = []
-    for s in starts:
-        size = min(tile, length - s)
-        w = np.ones(size, dtype=np.float32)
-        n = min(len(profile), size)
-        if s > 0:
-            w[:n] = np.minimum(w[:n], profile[:n])
-        if s + size < length:
-            w[size - n:] = np.minimum(w[size - n:], profile[:n][::-1])
-        ws.append(w)
-    total = np.zeros(length, dtype=np.float32)
-    for s, w in zip(starts, ws, strict=True):
-        total[s:s + len(w)] += w
-    total = np.maximum(total, 1e-6)
-    return [w / total[s:s + len(w)] for s, w in zip(starts, ws, strict=True)]
-
-
-MIN_SIDE = 32  # tiny images are padded up to this, so every layer has room to pad
-
-
-def pad_amounts(size: int, multiple: int) -> tuple[int, int]:
-    """Padding (before, after) that brings ``size`` up to a multiple (and to MIN_SIDE).
-
-    All of it goes after the image, so the stride grid starts at the image's first
-    pixel for whole images and tiles alike.
-    """
-    target = max(size, MIN_SIDE)
-    return 0, target + (-target) % multiple - size
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
-    """Pad an (N, C, H, W) batch so both sides are multiples; return the crop box."""
-    h, w = x.shape[-2:]
-    top, bottom = pad_amounts(h, multiple)
-    left, right = pad_amounts(w, multiple)
-    if top or bottom or left or right:
-        # Reflection needs the image to be larger than the padding; replicate otherwise.
-        mode = "reflect" if max(top, bottom) < h and max(left, right) < w else "replicate"
-        x = F.pad(x, (left, right, top, bottom), mode=mode)
-    return x, (top, left, h, w)
 
 
 class Translator:
@@ -218,10 +46,10 @@ class Translator:
         # channels_last helps CUDA tensor cores; on CPU oneDNN was slower with it.
         self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         self._nets: dict[str, nn.Module] = {}
-        self._norms: dict[str, list[_SharedInstanceNorm]] = {}
+        self._norms: dict[str, list[SharedInstanceNorm]] = {}
         for direction in ("a2b", "b2a"):
             net = model.generator(direction)
-            self._norms[direction] = _wrap_instance_norms(net)
+            self._norms[direction] = wrap_instance_norms(net)
             net = net.to(device=device, dtype=self.dtype)
             if self.channels_last:
                 net = net.to(memory_format=torch.channels_last)
@@ -271,8 +99,8 @@ class Translator:
                 return None
         overlap = max(self.multiple, min(side // 4, 128) // self.multiple * self.multiple)
         m = self.multiple
-        return TilePlan(side, overlap, _starts(height, side, overlap, m),
-                        _starts(width, side, overlap, m))
+        return TilePlan(side, overlap, tile_starts(height, side, overlap, m),
+                        tile_starts(width, side, overlap, m))
 
     # -- running -------------------------------------------------------------------------
 
@@ -340,7 +168,7 @@ class Translator:
         try:
             y = self._run(direction, self._to_tensor(images)).cpu()
         except RuntimeError as exc:  # out-of-memory errors are RuntimeErrors
-            if not _is_out_of_memory(exc):
+            if not is_out_of_memory(exc):
                 raise
             self._release()
             if len(images) > 1:  # split the batch and try again
@@ -377,7 +205,7 @@ class Translator:
         try:
             return self._translate_tiled(image, direction, plan, batch_size)
         except RuntimeError as exc:  # out-of-memory errors are RuntimeErrors
-            if not _is_out_of_memory(exc) or tile != "auto":
+            if not is_out_of_memory(exc) or tile != "auto":
                 raise
             # Automatic recovery: halve the tiles and run the image again.
             self._release()
@@ -417,8 +245,8 @@ class Translator:
     ) -> np.ndarray:
         height, width = image.shape[:2]
         self._record_statistics(image, direction)
-        wy = _axis_weights(height, plan.tile, plan.overlap, plan.ys)
-        wx = _axis_weights(width, plan.tile, plan.overlap, plan.xs)
+        wy = axis_weights(height, plan.tile, plan.overlap, plan.ys)
+        wx = axis_weights(width, plan.tile, plan.overlap, plan.xs)
         out = np.zeros((height, width, self.channels), dtype=np.float32)
         # Group tiles by shape (the last row and column may be shorter) to batch them.
         groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -440,15 +268,6 @@ class Translator:
                         weight = (wy[iy][:, None] * wx[ix][None, :])[:, :, None]
                         out[y0:y0 + th, x0:x0 + tw] += result.permute(1, 2, 0).numpy() * weight
         return out
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    # torch.cuda.OutOfMemoryError is in every torch we support; from 2.5 it is an alias of
-    # torch.OutOfMemoryError, which every device raises.
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
 
 
 def _resize(image: np.ndarray, size: tuple[int, int], resample: Any) -> np.ndarray:

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclestudio.core.networks import list_devices, pick_device
+    from cyclestudio.core.devices import list_devices, pick_device
 
     devices = list_devices()
     default = str(pick_device("auto"))

@@ -127,7 +127,7 @@ def _toggle(target: str, enable: bool, as_json: bool) -> int:
 
 
 def _check(target: str, size: int, channels: int, device: str, extremes: bool) -> int:
-    from cyclestudio.core.networks import pick_device
+    from cyclestudio.core.devices import pick_device
     from cyclestudio.plugins.checks import check_spec, resolve_target
 
     dev = pick_device(device)

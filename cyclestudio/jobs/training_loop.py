@@ -96,7 +96,7 @@ class Training:
             iterations_per_epoch,
             make_loader,
         )
-        from cyclestudio.core.networks import pick_device
+        from cyclestudio.core.devices import pick_device
         from cyclestudio.core.schedule import fit_schedule
         from cyclestudio.plugins import registry
 

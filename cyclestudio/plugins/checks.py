@@ -415,7 +415,7 @@ def preflight(
     Runs on the training device (``auto`` as training picks it). Raises UserError
     naming the plugin and the first thing wrong; nothing is written.
     """
-    from cyclestudio.core.networks import pick_device
+    from cyclestudio.core.devices import pick_device
 
     dev = pick_device(device)
     for spec, options, flag in ((generator, g_options, "--generator"),
