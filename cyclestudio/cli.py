@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from cyclestudio import __version__
 from cyclestudio.errors import UserError
+from cyclestudio.protocol import SCHEMA
 
 # subcommand -> module
 COMMANDS: dict[str, str] = {
@@ -82,8 +83,8 @@ def missing_display() -> str:
 def report(error: UserError, events: bool) -> None:
     """Show a user error: an `error` event for the app, one line on stderr for a person."""
     if events:
-        line = {"event": "error", "schema": 1, "kind": "user", "message": error.message,
-                "hint": error.hint}
+        line = {"event": "error", "schema": SCHEMA, "kind": error.kind,
+                "message": error.message, "hint": error.hint, **error.details}
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
     else:

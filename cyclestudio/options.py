@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cyclestudio.errors import UserError
@@ -30,6 +30,7 @@ FORMAT_TITLES = {"same": "same as the input", "png": "PNG", "jpg": "JPEG", "webp
 COMPILE = ("auto", "on", "off")
 DEFAULT_GENERATOR = "resnet_9blocks"
 DEFAULT_DISCRIMINATOR = "patchgan"
+DEFAULT_PRESET = "paper"  # see PRESETS below
 
 _TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str"}
 _METAVARS = {int: "N", float: "X", str: "TEXT"}
@@ -127,9 +128,11 @@ def _same_lr(v: Mapping[str, Any]) -> float:
 
 
 # -- training ----------------------------------------------------------------------------
-DATA, ARCH, OBJECTIVE, SCHEDULE, RUN = (
-    "data", "architecture", "objective", "schedule", "run")
+DATA, ARCH, OBJECTIVE, SCHEDULE, VALIDATION, RUN = (
+    "data", "architecture", "objective", "schedule", "validation", "run")
 TRAIN: tuple[Setting, ...] = (
+    Setting("preset", str, DEFAULT_PRESET, "the recipe whose values replace the defaults below "
+            "(flags given beside it win)", "run", ARCH, in_app=False, metavar="NAME"),
     Setting("generator", str, DEFAULT_GENERATOR, "generator plugin name (see `plugins list`)",
             "arch", ARCH, in_app=False, metavar="NAME"),
     Setting("discriminator", str, DEFAULT_DISCRIMINATOR, "discriminator plugin name",
@@ -157,10 +160,10 @@ TRAIN: tuple[Setting, ...] = (
     Setting("pool_size", int, 50, "past fakes the discriminators see (0: none)", "optim",
             OBJECTIVE, label="pool size", min=0, max=10000),
     Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
-            label="learning rate G", flag="--lr", min=1e-6, max=1.0),
+            label="learning rate G", flag="--lr", min=1e-6, max=1.0, resumable=True),
     Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,
             label="learning rate D", min=1e-6, max=1.0, derive=_same_lr,
-            auto_text="same as G"),
+            auto_text="same as G", resumable=True),
     Setting("beta1", float, 0.5, "Adam β1", "optim", OBJECTIVE, label="β1", min=0,
             max=0.999),
     Setting("beta2", float, 0.999, "Adam β2", "optim", OBJECTIVE, label="β2", min=0,
@@ -178,6 +181,20 @@ TRAIN: tuple[Setting, ...] = (
             label="step epochs", min=1, max=1_000_000),
     Setting("iterations", int, None, "stop when the run has done N iterations in total",
             "run", SCHEDULE, min=1, max=2**31 - 1, auto_text="all the epochs", resumable=True),
+    Setting("val_every", int, 100, "iterations between validation passes on held-out "
+            "images (0: none)", "run", VALIDATION, label="validate every", min=0, max=10**9,
+            resumable=True),
+    Setting("val_images", int, 8, "held-out images per domain (taken from --a/--b unless "
+            "--val-a/--val-b are given)", "data", VALIDATION, label="held-out images", min=1,
+            max=64),
+    Setting("val_a", str, None, "a folder of held-out domain A images", "data", VALIDATION,
+            in_app=False, metavar="DIR", auto_text="a slice of --a"),
+    Setting("val_b", str, None, "a folder of held-out domain B images", "data", VALIDATION,
+            in_app=False, metavar="DIR", auto_text="a slice of --b"),
+    Setting("val_truth", str, None, "the true B of each --val-a image (same names): "
+            "PSNR and SSIM while training", "data", VALIDATION, in_app=False, metavar="DIR"),
+    Setting("val_b_truth", str, None, "the true A of each --val-b image (same names)",
+            "data", VALIDATION, in_app=False, metavar="DIR"),
     Setting("seed", int, 0, "random seed", "run", RUN, min=0, max=2**31 - 1),
     Setting("device", str, "auto", "auto | cpu | cuda | cuda:N | mps", "run", RUN,
             resumable=True, in_app=False, metavar="DEVICE"),
@@ -223,6 +240,46 @@ TRANSLATE: tuple[Setting, ...] = (
 )
 
 
+# -- presets: named recipes ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: values that replace the settings' defaults (and, for the preset's
+    own generator and discriminator, their options). A flag given on the command line
+    wins over the preset."""
+
+    name: str
+    title: str
+    description: str
+    settings: Mapping[str, Any]
+    generator_options: Mapping[str, Any] = field(default_factory=dict)
+    discriminator_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def architecture_options(self, kind: str, name: str) -> dict[str, Any]:
+        """The preset's options for the chosen ``kind`` architecture, if it is the preset's."""
+        if kind == "generator":
+            mine, given = self.settings.get("generator", DEFAULT_GENERATOR), self.generator_options
+        else:
+            mine = self.settings.get("discriminator", DEFAULT_DISCRIMINATOR)
+            given = self.discriminator_options
+        return dict(given) if name == mine else {}
+
+    def changes(self) -> list[str]:
+        """What this preset changes from the settings' defaults, in words."""
+        out = [f"{TRAIN_BY_NAME[k].title} {v}" for k, v in self.settings.items()]
+        out += [f"generator {k}={v}" for k, v in self.generator_options.items()]
+        out += [f"discriminator {k}={v}" for k, v in self.discriminator_options.items()]
+        return out
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(
+        "paper", "The paper",
+        "The official CycleGAN recipe exactly: ResNet-9 generators, 70×70 PatchGAN with "
+        "instance norm, LSGAN, λ cycle 10, identity 0.5, Adam 2e-4, 256 px crops.",
+        {}),
+}
+
+
 def table(settings: Iterable[Setting]) -> dict[str, Setting]:
     """Settings by name."""
     return {s.name: s for s in settings}
@@ -242,15 +299,37 @@ def section_defaults(section: str) -> dict[str, Any]:
     return {s.name: s.default for s in TRAIN if s.section == section}
 
 
+def preset(name: str | None) -> Preset:
+    """The preset called ``name`` (the default one for None), or a UserError listing them."""
+    name = name or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise UserError(f"--preset {name} does not exist",
+                        "use one of " + ", ".join(PRESETS))
+    return PRESETS[name]
+
+
+def baseline(settings: Sequence[Setting] = TRAIN, preset_name: str | None = None,
+             ) -> dict[str, Any]:
+    """Every setting's value before any flag: the defaults, with a preset's values on top."""
+    values = {s.name: s.default for s in settings}
+    if settings is TRAIN:
+        chosen = preset(preset_name)
+        values.update(chosen.settings)
+        values["preset"] = chosen.name
+    return values
+
+
 def resolve(given: Mapping[str, Any], settings: Sequence[Setting] = TRAIN) -> dict[str, Any]:
-    """Every setting's value: what was given (checked), else the default, else derived."""
+    """Every setting's value: what was given (checked), else the preset's or default value,
+    else derived from the others."""
     unknown = sorted(set(given) - {s.name for s in settings})
     if unknown:
         raise UserError(f"unknown setting {unknown[0]!r}", "see --help for the settings")
+    base = baseline(settings, given.get("preset") if settings is TRAIN else None)
     values: dict[str, Any] = {}
     for s in settings:
         value = given.get(s.name)
-        values[s.name] = s.check(value) if value is not None else s.default
+        values[s.name] = s.check(value) if value is not None else base[s.name]
     for s in settings:  # derived ones once every plain value is known
         if values[s.name] is None and s.derive is not None:
             values[s.name] = s.derive(values)

@@ -49,9 +49,10 @@ def events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def metrics(run: Path) -> list[dict]:
-    """The run's metrics.jsonl lines."""
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+def metrics(run: Path, key: str = "losses") -> list[dict]:
+    """The run's metrics.jsonl lines that hold ``key`` (losses, or validation figures)."""
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [line for line in lines if key in line]
 
 
 def package_modules(folder: Path, package: str) -> list[str]:

@@ -47,6 +47,11 @@ class DataConfig:
     flip: bool = _default("flip")
     channels: int = _default("channels")
     workers: int = _default("workers")
+    val_images: int = _default("val_images")
+    val_a: str | None = None  # held-out folders; None: a slice of a and b
+    val_b: str | None = None
+    val_truth: str | None = None  # the true B of each val_a image, for PSNR/SSIM
+    val_b_truth: str | None = None
 
     def __post_init__(self) -> None:
         if self.load_size is None:
@@ -91,7 +96,9 @@ class RunConfig:
     checkpoint_every: int = _default("checkpoint_every")
     keep_every_epochs: int = _default("keep_every_epochs")
     samples: int = _default("samples")
+    val_every: int = _default("val_every")
     iterations: int | None = None  # stop when the run has done this many in total
+    preset: str = _default("preset")  # the recipe the values started from
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,8 @@ class TrainConfig:
             generator=ArchChoice(**data["generator"]),
             discriminator=ArchChoice(**data["discriminator"]),
             optim=OptimConfig(**data.get("optim", {})),
-            run=RunConfig(**data.get("run", {})),
+            # Runs from before presets existed started from the paper's values.
+            run=RunConfig(**{"preset": "paper", **data.get("run", {})}),
         )
 
     def save(self, path: Path) -> None:

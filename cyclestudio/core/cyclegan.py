@@ -246,8 +246,17 @@ class CycleGAN:
             self.G_B.train(was_training)
 
     # State ---------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (see core/checkpoint.py for the keys)."""
+    def finite(self) -> bool:
+        """True while every weight of the four networks is a finite number."""
+        return all(bool(torch.isfinite(p).all()) for net in self.nets.values()
+                   for p in net.parameters())
+
+    def state_dict(self, generators_only: bool = False) -> dict[str, Any]:
+        """Everything needed to continue exactly (see core/checkpoint.py for the keys);
+        ``generators_only``: just the two generators' weights, for a best checkpoint."""
+        if generators_only:
+            return {"nets": {k: {n: t.cpu() for n, t in self.nets[k].state_dict().items()}
+                             for k in ("G_A", "G_B")}}
         rng: dict[str, Any] = {"torch": torch.get_rng_state(), "pool": self.pool_rng.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)

@@ -267,15 +267,20 @@ def iterations_per_epoch(domains: Domains, batch_size: int) -> int:
     return max(1, max(len(domains.a), len(domains.b)) // batch_size)
 
 
+def fixed_images(paths: Sequence[Path], config: DataConfig, multiple: int) -> torch.Tensor:
+    """These images preprocessed without randomness (centre crop, no flip), as one batch."""
+    tensors = [to_tensor(prepare(load_pixels(p, config), config, None, multiple)) for p in paths]
+    h = min(t.shape[1] for t in tensors)
+    w = min(t.shape[2] for t in tensors)
+    return torch.stack([t[:, :h, :w] for t in tensors])
+
+
 def fixed_samples(
     paths: Sequence[Path], count: int, config: DataConfig, multiple: int
 ) -> torch.Tensor:
-    """The first ``count`` images of a domain, preprocessed without randomness."""
+    """``count`` images spread over a domain, preprocessed without randomness."""
     chosen = [
         paths[round(i * (len(paths) - 1) / max(1, count - 1))]
         for i in range(min(count, len(paths)))
     ]
-    tensors = [to_tensor(prepare(load_pixels(p, config), config, None, multiple)) for p in chosen]
-    h = min(t.shape[1] for t in tensors)
-    w = min(t.shape[2] for t in tensors)
-    return torch.stack([t[:, :h, :w] for t in tensors])
+    return fixed_images(chosen, config, multiple)

@@ -1,8 +1,10 @@
 """Noticing a run going wrong (the CycleGAN FAQ's failure modes) and saying what to try.
 
-Two signs are watched: a discriminator that has won outright (its loss has fallen
-to about 0, so its generator learns little from it), and a generator that gives
-nearly the same image for every input (mode collapse). Each warning is given once,
+Signs watched in the losses and samples: a discriminator that has won outright (its
+loss has fallen to about 0, so its generator learns little from it), and a generator
+that gives nearly the same image for every input (mode collapse). In the validation
+figures: generators that leave their inputs unchanged, translations further from the
+truth than the untranslated images, and inverted brightness. Each warning is given once,
 and again only after the sign has gone away and come back.
 
 "About 0" depends on the GAN loss. The discriminator losses of lsgan, vanilla and
@@ -30,6 +32,9 @@ D_COLLAPSE = 0.02  # a D loss under 2% of its chance level for a sustained stret
 D_PATIENCE = 5  # consecutive logged intervals
 WARMUP = 200  # iterations before judging at all
 SAMENESS = 0.1  # fakes differ from each other < 10% as much as the real images do
+IDLE = 0.004  # translations that change their inputs by under 0.4% on average
+INVERTED = -0.5  # input and translation brightness anti-correlated this strongly
+VALIDATION_PATIENCE = 5  # consecutive validation passes
 
 
 class Health:
@@ -90,6 +95,46 @@ class Health:
                 "resume from an earlier checkpoint",
             )
         return warnings
+
+
+    def validation(self, iteration: int, figures: dict[str, float]) -> list[str]:
+        """Warnings from a validation pass's figures (core/validation.py)."""
+        warnings: list[str] = []
+        late = iteration >= self.warmup
+        for side, g, target in (("A", "G_A", "B"), ("B", "G_B", "A")):
+            if f"change_{side}" not in figures:
+                continue
+            idle = self._streak(f"idle_{side}", late and figures[f"change_{side}"] < IDLE)
+            warnings += self._once(
+                f"idle_{side}", idle,
+                f"{g} has left its inputs almost unchanged for {VALIDATION_PATIENCE} "
+                f"validations (iteration {iteration}): it is not translating to {target}. Try "
+                "a smaller --lambda-identity, a higher --lr, or a discriminator that sees the "
+                "difference (more --discriminator-option width, or norm=none)")
+            if f"psnr_{side}" in figures:
+                worse = self._streak(f"worse_{side}", late and figures[f"psnr_{side}"]
+                                     < figures[f"psnr_{side}_input"])
+                warnings += self._once(
+                    f"worse_{side}", worse,
+                    f"{g}'s translations have been further from the truth than the "
+                    f"untranslated images for {VALIDATION_PATIENCE} validations "
+                    f"({figures[f'psnr_{side}']:.1f} dB against {figures[f'psnr_{side}_input']:.1f}"
+                    " dB untranslated): the model so far is worse than doing nothing. Train "
+                    "longer, or try the recipe of another --preset")
+            inverted = self._streak(f"invert_{side}", figures.get(f"corr_{side}", 0) < INVERTED)
+            warnings += self._once(
+                f"invert_{side}", inverted,
+                f"{g} inverts its inputs' brightness (correlation "
+                f"{figures[f'corr_{side}']:.2f} at iteration {iteration}), a known CycleGAN "
+                "failure. Resume from an earlier checkpoint with a higher --lambda-identity, "
+                "or start again with another --seed")
+        return warnings
+
+    def _streak(self, key: str, condition: bool) -> bool:
+        """True once ``condition`` has held for VALIDATION_PATIENCE passes in a row."""
+        window = self._low.setdefault(key, deque(maxlen=VALIDATION_PATIENCE))
+        window.append(condition)
+        return len(window) == VALIDATION_PATIENCE and all(window)
 
 
 def _spread(images: torch.Tensor) -> float:

@@ -28,8 +28,16 @@ COLOURS = ["#307de8", "#c16515", "#109326", "#e93a48", "#ab51ec", "#0f8a8a", "#e
 BACKGROUNDS = {"light": "#ffffff", "dark": "#1e1e1e"}
 
 
-def read_metrics(path: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """Every loss in a metrics.jsonl as {name: (iterations, values)}; bad lines skipped."""
+# The validation figures (core/validation.py), in the same colour scheme: a figure and
+# its untranslated baseline ("_input", dashed) share a colour.
+NOT_PLOTTED = {"score"}  # the best checkpoint's ranking figure repeats another one
+VALIDATION_ORDER = ["psnr_A", "psnr_B", "swd_A", "swd_B", "cycle_A", "cycle_B", "identity_A",
+                    "identity_B", "ssim_A", "ssim_B", "change_A", "change_B", "corr_A", "corr_B"]
+
+
+def read_metrics(path: Path, key: str = "losses") -> dict[str, tuple[list[float], list[float]]]:
+    """Every figure under ``key`` in a metrics.jsonl as {name: (iterations, values)}; lines
+    without it and lines cut short by a crash are skipped."""
     curves: dict[str, tuple[list[float], list[float]]] = {}
     try:
         with open(path, encoding="utf-8") as f:
@@ -37,11 +45,11 @@ def read_metrics(path: Path) -> dict[str, tuple[list[float], list[float]]]:
                 try:
                     row = json.loads(line)
                     it = float(row["iteration"])
-                    losses = row["losses"]
+                    losses = row[key]
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a crash
                 for name, value in losses.items():
-                    if isinstance(value, (int, float)):
+                    if isinstance(value, (int, float)) and name not in NOT_PLOTTED:
                         xs, ys = curves.setdefault(name, ([], []))
                         xs.append(it)
                         ys.append(float(value))
@@ -146,21 +154,30 @@ class _ReadSignals(QObject):
 
 
 class _Read(QRunnable):
-    def __init__(self, token: int, path: Path, signals: _ReadSignals) -> None:
+    def __init__(self, token: int, path: Path, key: str, signals: _ReadSignals) -> None:
         super().__init__()
-        self.token, self.path, self.signals = token, path, signals
+        self.token, self.path, self.key, self.signals = token, path, key, signals
 
     def run(self) -> None:
-        self.signals.read.emit(self.token, read_metrics(self.path))
+        self.signals.read.emit(self.token, read_metrics(self.path, self.key))
 
 
 class LossPlot(QWidget):
-    """pyqtgraph loss curves against iteration, with toggles and smoothing."""
+    """pyqtgraph curves against iteration, with toggles and smoothing.
+
+    By default the losses; ``key="validation"`` plots the validation figures, where
+    only the main figure per direction starts visible (PSNR against the truth if the
+    run has it, else the distance to the target domain) beside its dashed baseline.
+    """
 
     loaded = Signal()  # a metrics.jsonl finished loading
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, key: str = "losses",
+                 ylabel: str = "loss", smoothing: int = 10) -> None:
         super().__init__(parent)
+        self.key = key
+        self.order = ORDER if key == "losses" else VALIDATION_ORDER
+        self._main = "swd"
         self.series: dict[str, Series] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.toggles: dict[str, QCheckBox] = {}
@@ -173,7 +190,7 @@ class LossPlot(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "iteration")
-        self.plot.setLabel("left", "loss")
+        self.plot.setLabel("left", ylabel)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
 
         # The coloured check boxes are the legend (a legend on the plot hid the curves).
@@ -182,7 +199,7 @@ class LossPlot(QWidget):
         self.toggle_row.addStretch(1)
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(1, 200)
-        self.smoothing.setValue(10)
+        self.smoothing.setValue(smoothing)
         self.smoothing.setFixedWidth(200)
         self.smoothing.setToolTip("Average each curve over this many logged points")
         self.smoothing_label = QLabel()
@@ -228,11 +245,12 @@ class LossPlot(QWidget):
     def load(self, metrics: Path) -> None:
         """Replot from a run's metrics.jsonl (read in the background)."""
         self.clear()
-        self._pool.start(_Read(self._token, Path(metrics), self._signals))
+        self._pool.start(_Read(self._token, Path(metrics), self.key, self._signals))
 
     def _read(self, token: int, curves: dict) -> None:
         if token != self._token:
             return
+        self._choose_main(curves)
         for name, (xs, ys) in curves.items():
             self._ensure(name)
             # Live points may have come in while the file was read: keep the later ones.
@@ -256,10 +274,11 @@ class LossPlot(QWidget):
         batch: dict[str, tuple[list[float], list[float]]] = {}
         for iteration, losses in steps:
             for name, value in losses.items():
-                if isinstance(value, (int, float)):
+                if isinstance(value, (int, float)) and name not in NOT_PLOTTED:
                     xs, ys = batch.setdefault(name, ([], []))
                     xs.append(float(iteration))
                     ys.append(float(value))
+        self._choose_main(batch)
         for name, (xs, ys) in batch.items():
             self._ensure(name)
             self.series[name].extend(xs, ys)
@@ -274,16 +293,31 @@ class LossPlot(QWidget):
         if name in self.curves:
             return
         self.series[name] = Series()
-        known = ORDER.index(name) if name in ORDER else len(ORDER) + len(self.curves)
+        base = name.removesuffix("_input")
+        known = self.order.index(base) if base in self.order else len(self.order) + len(
+            self.curves)
         colour = COLOURS[known % len(COLOURS)]
-        curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=1), name=name)
+        style = Qt.PenStyle.DashLine if name != base else Qt.PenStyle.SolidLine
+        curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, style=style), name=name)
         self.curves[name] = curve
-        box = QCheckBox(name)
-        box.setChecked(True)
+        box = QCheckBox(name.replace("_input", " untranslated"))
+        visible = self._starts_visible(name)
+        box.setChecked(visible)
+        curve.setVisible(visible)
         box.setStyleSheet(f"QCheckBox {{ color: {colour}; }}")
         box.toggled.connect(lambda on, c=curve: c.setVisible(on))
         self.toggles[name] = box
         self.toggle_row.insertWidget(len(self.toggles), box)
+
+    def _starts_visible(self, name: str) -> bool:
+        if self.key == "losses":
+            return True
+        return name.split("_")[0] == self._main
+
+    def _choose_main(self, names: Any) -> None:
+        """The validation figure shown first: PSNR where the run has truth, else distance."""
+        if not self.series:
+            self._main = "psnr" if any(str(n).startswith("psnr") for n in names) else "swd"
 
     def _smoothing_changed(self, value: int) -> None:
         self.smoothing_label.setText(f"Smoothing: {value}" if value > 1 else "Smoothing: off")

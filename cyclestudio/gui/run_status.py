@@ -81,8 +81,10 @@ class ErrorPanel(QFrame):
         layout.addLayout(buttons)
         self.hide()
 
-    def show_error(self, reason: str, log: list[str], can_resume: bool) -> None:
-        """Show why the run ended."""
+    def show_error(self, reason: str, log: list[str], can_resume: bool,
+                   resume_text: str = "Resume from the last checkpoint") -> None:
+        """Show why the run ended (``resume_text``: what the resume button will do)."""
+        self.resume.setText(resume_text)
         self.reason.setText(f"<b style='color:#d33'>The run ended abnormally.</b><br>"
                             f"{reason.replace(chr(10), '<br>')}")
         self.log.setPlainText("\n".join(log) or "(the worker wrote no log)")

@@ -16,7 +16,7 @@ from cyclestudio import options
 from cyclestudio.gui.option_form import make_widget, set_widget_value, widget_value
 
 # The order and headings of the form; the device has its own box on the page.
-SECTIONS = (options.DATA, options.OBJECTIVE, options.SCHEDULE, options.RUN)
+SECTIONS = (options.DATA, options.OBJECTIVE, options.SCHEDULE, options.VALIDATION, options.RUN)
 FIT_LIMIT = 256  # the paper's crop: never fit above it
 
 

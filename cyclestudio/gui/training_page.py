@@ -81,11 +81,18 @@ class TrainingPage(QWidget):
         controls.addStretch(1)
         self.status = RunStatus()
         self.error_panel = ErrorPanel()
-        self.error_panel.resume.clicked.connect(self.resume_run)
+        self.error_panel.resume.clicked.connect(lambda: self.resume_run(extra=self.resume_extra))
+        self.resume_extra: list[str] = []  # what the error panel's resume adds (lower rates)
         self.plot = LossPlot()
+        # Held-out figures (is the run learning?) beside the losses.
+        self.validation_plot = LossPlot(key="validation", ylabel="validation", smoothing=1)
         self.preview = SamplePreview()
         views = QSplitter(Qt.Orientation.Vertical)
-        views.addWidget(self.plot)
+        curves = QSplitter(Qt.Orientation.Horizontal)
+        curves.addWidget(self.plot)
+        curves.addWidget(self.validation_plot)
+        curves.setSizes([560, 340])
+        views.addWidget(curves)
         views.addWidget(self.preview)
         views.setStretchFactor(0, 3)
         views.setStretchFactor(1, 2)
@@ -171,7 +178,7 @@ class TrainingPage(QWidget):
             self.run_dir = None
             # A new run starts from sizes that fit the images, not the last run shown.
             self.hyper.refit()
-            self.plot.clear()
+            self._clear_plots()
             self.preview.clear()
             self.status.line.setText("Set up a run and press Start training.")
             self.status.bar.setValue(0)
@@ -185,7 +192,7 @@ class TrainingPage(QWidget):
         config = RunFolder(run).read_config()
         if config:
             self.setup_panel.show_config(config)
-        self.plot.load(RunFolder(run).metrics)
+        self._load_plots(run)
         self.preview.load(run)
         self.status.device = config.get("run", {}).get("device", "")
         self.status.bar.setValue(0)
@@ -230,12 +237,13 @@ class TrainingPage(QWidget):
         self.project.save()
         self.refresh_runs(select=run)
 
-    def resume_run(self, run: Path | None = None) -> None:
-        """Continue a stopped or crashed run from its last checkpoint."""
+    def resume_run(self, run: Path | None = None, extra: list[str] | None = None) -> None:
+        """Continue a stopped or crashed run from its last checkpoint (``extra``: more
+        flags, such as lower learning rates after a divergence)."""
         run = run or self.run_dir or self.selected_run()
         if run is None or self.runner.running():
             return
-        args = ["train", "--resume", str(run), "--events"]
+        args = ["train", "--resume", str(run), *(extra or []), "--events"]
         iterations = self.hyper.value("iterations")
         if iterations and iterations > int(self.last_progress.get("iteration") or 0):
             args[3:3] = ["--iterations", str(iterations)]
@@ -245,10 +253,10 @@ class TrainingPage(QWidget):
         self.error_panel.hide()
         self.warnings.clear()
         self.run_dir = run
-        self.plot.clear()
+        self._clear_plots()
         self.preview.clear()
         if RunFolder(run).metrics.exists():
-            self.plot.load(RunFolder(run).metrics)
+            self._load_plots(run)
             self.preview.load(run)
         self.last_progress = {}
         self.state = "starting"
@@ -290,6 +298,14 @@ class TrainingPage(QWidget):
         return (f"The training worker of {run} did not stop within {grace_ms // 1000} s "
                 "and was ended. Its last checkpoint is kept: Resume continues from it.")
 
+    def _clear_plots(self) -> None:
+        self.plot.clear()
+        self.validation_plot.clear()
+
+    def _load_plots(self, run: Path) -> None:
+        self.plot.load(RunFolder(run).metrics)
+        self.validation_plot.load(RunFolder(run).metrics)
+
     # -- events ----------------------------------------------------------------
     def _events(self, events: list[dict[str, Any]]) -> None:
         progress = None
@@ -303,7 +319,7 @@ class TrainingPage(QWidget):
                 if e.get("resumed") and self.run_dir is not None:
                     # The worker has dropped the metrics logged after its checkpoint;
                     # replot so the curves do not run back over them (a false kink).
-                    self.plot.load(RunFolder(self.run_dir).metrics)
+                    self._load_plots(self.run_dir)
                 self.state = "running"
                 self.status.device = str(e.get("device", ""))
                 progress = {**e, "eta_s": None}
@@ -312,6 +328,8 @@ class TrainingPage(QWidget):
                     self.status.line.setToolTip("Skipped unreadable files:\n" + "\n".join(
                         f"{s.get('path')}: {s.get('reason')}" for s in skipped[:30]))
                 self._update_buttons()
+            elif kind == "validation":
+                self.validation_plot.add_many([(e.get("iteration", 0), e.get("figures") or {})])
             elif kind == "sample" and self.run_dir is not None:
                 self.preview.add(self.run_dir / str(e.get("path", "")))
             elif kind == "paused":
@@ -354,7 +372,15 @@ class TrainingPage(QWidget):
         else:
             reason = describe_end(exit_code, crashed, event)
             can_resume = run is not None and RunFolder(run).resumable()
-            self.error_panel.show_error(reason, list(self.runner.log_tail), can_resume)
+            suggest = (event or {}).get("suggest") if (event or {}).get("kind") == "diverged" \
+                else None
+            if isinstance(suggest, dict) and {"lr_g", "lr_d"} <= set(suggest):
+                g, d = float(suggest["lr_g"]), float(suggest["lr_d"])
+                self.resume_extra = ["--lr", repr(g), "--lr-d", repr(d)]
+                text = f"Resume with lower learning rates (G {g:g}, D {d:g})"
+            else:
+                self.resume_extra, text = [], "Resume from the last checkpoint"
+            self.error_panel.show_error(reason, list(self.runner.log_tail), can_resume, text)
             self.status.line.setText("The run failed.")
             self.run_ended.emit(False, "Training failed", reason.splitlines()[0])
         self.refresh_runs(select=run, show=False)

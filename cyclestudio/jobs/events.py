@@ -39,6 +39,23 @@ def resume_command(run: object) -> str:
         "cyclestudio train --resume RUN_FOLDER")
 
 
+def validation_line(iteration: object, figures: dict[str, Any], best: bool) -> str:
+    """A validation pass in one line: per direction, the distance to the target domain
+    against the untranslated inputs', the cycle error, and PSNR against truth if known."""
+    parts = []
+    for side, arrow in (("A", "A→B"), ("B", "B→A")):
+        if f"swd_{side}" not in figures:
+            continue
+        text = (f"{arrow} distance {figures[f'swd_{side}']:.3f} "
+                f"(input {figures[f'swd_{side}_input']:.3f}), "
+                f"cycle {figures[f'cycle_{side}']:.3f}")
+        if f"psnr_{side}" in figures:
+            text += (f", {figures[f'psnr_{side}']:.2f} dB vs truth "
+                     f"(input {figures[f'psnr_{side}_input']:.2f} dB)")
+        parts.append(text)
+    return f"validation at {iteration}: " + "; ".join(parts) + (" — best so far" if best else "")
+
+
 def _training_line(event: str, f: dict[str, Any]) -> str:
     """A training event as a sentence for a person at a terminal."""
     if event == "started":
@@ -50,6 +67,8 @@ def _training_line(event: str, f: dict[str, Any]) -> str:
             f"{f.get('iterations_per_epoch')} iterations per epoch, until iteration "
             f"{f.get('total_iterations')}\n  run folder: {f.get('run')}"
         )
+    if event == "validation":
+        return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")))
     if event == "checkpoint":
         return f"saved {f.get('path')} at iteration {f.get('iteration')}"
     if event == "sample":

@@ -71,12 +71,30 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise UserError(f"no {missing} folder given",
                         f"use {missing} DIR with that domain's images")
     values = options.resolve(options.given(args, options.TRAIN))
+    recipe = options.preset(values["preset"])
     reg = registry()
     gen = reg.generator(values["generator"])
     dis = reg.discriminator(values["discriminator"])
+    gen_options = {**recipe.architecture_options("generator", gen.name),
+                   **dict(args.generator_option)}
+    dis_options = {**recipe.architecture_options("discriminator", dis.name),
+                   **dict(args.discriminator_option)}
 
     def section(name: str) -> dict[str, Any]:
         return {s.name: values[s.name] for s in options.TRAIN if s.section == name}
+
+    for flag, truth, given in (("--val-truth", values["val_truth"], values["val_a"]),
+                               ("--val-b-truth", values["val_b_truth"], values["val_b"])):
+        if truth and not given:
+            held = "--val-a" if flag == "--val-truth" else "--val-b"
+            raise UserError(f"{flag} needs {held}: the truth belongs to named held-out images",
+                            f"give {held} DIR with the images whose truth {flag} holds")
+    for name in ("val_a", "val_b", "val_truth", "val_b_truth"):
+        if values[name]:
+            if not Path(values[name]).is_dir():
+                raise UserError(f"--{name.replace('_', '-')} {values[name]} is not a folder",
+                                "give a folder of images")
+            values[name] = str(Path(values[name]).absolute())
 
     config = TrainConfig(
         data=DataConfig(
@@ -86,8 +104,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
             b_name=args.b_name or Path(args.b[0]).absolute().name or "B",
             **section("data"),
         ),
-        generator=ArchChoice(gen.name, gen.resolve_options(dict(args.generator_option))),
-        discriminator=ArchChoice(dis.name, dis.resolve_options(dict(args.discriminator_option))),
+        generator=ArchChoice(gen.name, gen.resolve_options(gen_options)),
+        discriminator=ArchChoice(dis.name, dis.resolve_options(dis_options)),
         optim=OptimConfig(**section("optim")),
         run=RunConfig(**section("run")),
     )
@@ -131,6 +149,12 @@ def resumed_config(args: argparse.Namespace, config: Any) -> Any:
         setting.check(value)
         if setting.section == "data":
             config = replace(config, data=replace(config.data, **{setting.name: value}))
+        elif setting.section == "optim":
+            changes = {setting.name: value}
+            if setting.name == "lr_g" and getattr(args, "lr_d", None) is None and (
+                    config.optim.lr_d == config.optim.lr_g):
+                changes["lr_d"] = value  # D's rate followed G's: it still does
+            config = replace(config, optim=replace(config.optim, **changes))
         elif setting.section == "run":
             config = config.with_run(**{setting.name: value})
     validate(config)

@@ -98,6 +98,7 @@ class Training:
         )
         from cyclestudio.core.devices import pick_device
         from cyclestudio.core.schedule import fit_schedule
+        from cyclestudio.core.validation import prepare as prepare_validation
         from cyclestudio.plugins import registry
 
         config, folder = self.config, self.folder
@@ -107,9 +108,13 @@ class Training:
             raise UserError(
                 f"--precision fp16 needs a CUDA GPU, and this run is on {device}",
                 "use --precision bf16 (or fp32)")
+        reg = registry()
+        multiple = reg.generator(config.generator.name).multiple(config.generator.options)
         domains = find_domains(config.data)
         for bad in domains.skipped:
             self.events.emit("warning", message=f"skipping {bad.path}: {bad.reason}")
+        domains, validator, validation = prepare_validation(
+            config.data, domains, config.run.val_every, multiple)
         per_epoch = iterations_per_epoch(domains, config.optim.batch_size)
         fitted = fit_schedule(config.optim, per_epoch, config.run.iterations,
                               resumed=self.state is not None,
@@ -118,8 +123,6 @@ class Training:
         if fitted.warning:
             self.events.emit("warning", message=fitted.warning)
         config = self.config = replace(config, optim=fitted.optim)
-        reg = registry()
-        multiple = reg.generator(config.generator.name).multiple(config.generator.options)
 
         if self.state is None:
             self._start_fresh()
@@ -156,10 +159,14 @@ class Training:
             epoch=epoch + 1, total_iterations=total, iterations_per_epoch=per_epoch,
             images=images, resumed=self.state is not None,
             skipped=[{"path": str(b.path), "reason": b.reason} for b in domains.skipped],
-            generator=config.generator.name, discriminator=config.discriminator.name)
-        loop = StepLoop(self, model, total, per_epoch, images, samples)
+            generator=config.generator.name, discriminator=config.discriminator.name,
+            preset=config.run.preset, validation=validation)
+        loop = StepLoop(self, model, total, per_epoch, images, samples, validator)
+        if self.state is not None:
+            loop.best_score = self.state.get("best_score")
         loop.iteration, loop.epoch, loop.position = iteration, epoch, position
         loop.meter.mark(iteration)  # the rate counts this process's iterations only
+        loop.last_checkpoint = iteration
         if iteration >= total:
             return loop.finish()
 
@@ -184,7 +191,7 @@ class StepLoop:
 
     def __init__(
         self, training: Training, model: Any, total: int, per_epoch: int,
-        images: dict[str, int], samples: tuple[Any, Any],
+        images: dict[str, int], samples: tuple[Any, Any], validator: Any = None,
     ) -> None:
         from cyclestudio.core.health import Health
         from cyclestudio.jobs.events import RateMeter
@@ -199,19 +206,36 @@ class StepLoop:
         self.last_sample = -1
         self.health = Health(self.config.optim.gan_loss)
         self.meter = RateMeter()
+        self.validator = validator
+        self.best_score: float | None = None
+        self.last_validation = -1
+        self.last_checkpoint = 0
 
     def record(self, losses: dict[str, float]) -> None:
-        """Add one step's losses; a non-finite loss ends the run with a clear message."""
+        """Add one step's losses; a non-finite loss stops the run (see :meth:`diverged`)."""
         self.iteration += 1
         for k, v in losses.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.count += 1
         if not all(math.isfinite(v) for v in losses.values()):
             bad = ", ".join(k for k, v in losses.items() if not math.isfinite(v))
-            raise UserError(
-                f"training diverged at iteration {self.iteration}: {bad} is not finite",
-                "lower the learning rate (--lr), or try --gan-loss lsgan; resume from the last "
-                "checkpoint")
+            raise self.diverged(f"{bad} is not finite")
+
+    def diverged(self, what: str) -> UserError:
+        """The error that stops a diverged run: nothing more is saved, so the last
+        checkpoint (always of finite weights) is where a resume rolls back to, and the
+        event suggests halving the learning rates for it."""
+        o = self.config.optim
+        suggest = {"lr_g": o.lr_g / 2, "lr_d": o.lr_d / 2}
+        from cyclestudio.jobs.events import resume_command
+
+        command = (f"{resume_command(self.folder.path)} --lr {suggest['lr_g']:g} "
+                   f"--lr-d {suggest['lr_d']:g}")
+        return UserError(
+            f"training diverged at iteration {self.iteration}: {what}",
+            f"the last good checkpoint is at iteration {self.last_checkpoint}; continue from it "
+            f"with lower learning rates: {command}",
+            kind="diverged", checkpoint_iteration=self.last_checkpoint, suggest=suggest)
 
     def after_step(self) -> int | None:
         """Log, sample, checkpoint and obey commands as due; an exit code ends the run."""
@@ -222,6 +246,8 @@ class StepLoop:
             self.log()
         if it % run.sample_every == 0:
             self.sample()
+        if self.validator is not None and run.val_every and it % run.val_every == 0:
+            self.validate()
         epoch_end = self.position == 0
         if it % run.checkpoint_every == 0 or (epoch_end and it < self.total):
             self.checkpoint()
@@ -302,15 +328,43 @@ class StepLoop:
         self.last_sample = self.iteration
         self.events.emit("sample", iteration=self.iteration, path=rel)
 
+    def validate(self) -> None:
+        """Translate the held-out images, log the figures, keep the best checkpoint."""
+        figures = self.validator.run(self.model)
+        self.last_validation = self.iteration
+        self.folder.append_metrics({"iteration": self.iteration, "validation": figures,
+                                    "time": round(time.time(), 3)})
+        best = self.best_score is None or figures["score"] > self.best_score
+        if best:
+            self.best_score = figures["score"]
+            self.save_best()
+        for warning in self.health.validation(self.iteration, figures):
+            self.events.emit("warning", message=warning, iteration=self.iteration)
+        self.events.emit("validation", iteration=self.iteration, figures=figures, best=best)
+
+    def save_best(self) -> None:
+        """The generators at the best validation score so far, for export and translation."""
+        from cyclestudio.core.checkpoint import save_checkpoint
+
+        nets = self.model.state_dict(generators_only=True)["nets"]
+        self.folder.checkpoints.mkdir(parents=True, exist_ok=True)
+        save_checkpoint({"config": self.config.to_json(), "iteration": self.iteration,
+                         "epoch": self.epoch, "position": self.position, "nets": nets,
+                         "best_score": self.best_score, "kind": "best"}, self.folder.best)
+
     def checkpoint(self, name: str = "latest.pt", announce: bool = True) -> str:
         """Write a checkpoint of everything needed to continue exactly."""
         from cyclestudio.core.checkpoint import save_checkpoint
 
+        if not self.model.finite():
+            raise self.diverged("the weights are no longer finite")
         state = self.model.state_dict()
         state.update(config=self.config.to_json(), iteration=self.iteration, epoch=self.epoch,
-                     position=self.position, images=self.images)
+                     position=self.position, images=self.images, best_score=self.best_score)
         rel = self.folder.checkpoint_name(name)
         save_checkpoint(state, self.folder.path / rel)
+        if name == "latest.pt":
+            self.last_checkpoint = self.iteration
         if announce:
             self.events.emit("checkpoint", iteration=self.iteration, epoch=self.epoch, path=rel)
         return rel
@@ -333,6 +387,8 @@ class StepLoop:
             self.log()
         if self.last_sample != self.iteration:
             self.sample()
+        if self.validator is not None and self.last_validation != self.iteration:
+            self.validate()
         rel = self.checkpoint()
         model = export_model(self.folder.path)
         self.folder.write_status("finished", iteration=self.iteration)
