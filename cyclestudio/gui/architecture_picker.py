@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from cyclestudio.gui.option_form import OptionForm
@@ -16,6 +16,8 @@ from cyclestudio.gui.option_form import OptionForm
 
 class ArchitecturePicker(QWidget):
     """A combo box of a plugin kind's architectures and the chosen one's option form."""
+
+    edited = Signal()  # the user chose another architecture or changed an option
 
     def __init__(self, kind: str, default: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -27,6 +29,8 @@ class ArchitecturePicker(QWidget):
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: gray")
         self.form = OptionForm()
+        self.form.edited.connect(self.edited.emit)
+        self.combo.activated.connect(lambda _: self.edited.emit())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.combo)
@@ -54,12 +58,13 @@ class ArchitecturePicker(QWidget):
         if keep_values and self.name() == keep_name:
             self.form.set_values(keep_values)
 
-    def select(self, name: str, options: dict[str, Any]) -> None:
-        """Choose an architecture by name and fill in its options."""
+    def select(self, name: str, options: dict[str, Any], reset: bool = False) -> None:
+        """Choose an architecture by name and fill in its options (``reset``: the others
+        go back to their defaults)."""
         i = self.combo.findData(name)
         if i >= 0:
             self.combo.setCurrentIndex(i)
-            self.form.set_values(options)
+            self.form.set_values({**(self.form.defaults() if reset else {}), **options})
 
     def name(self) -> str:
         """The chosen architecture's name."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -133,6 +134,8 @@ def set_widget_value(widget: QWidget, value: Any) -> None:
 class OptionForm(QWidget):
     """The options of one architecture as a form; ``changed_options`` gives KEY=VALUE args."""
 
+    edited = Signal()  # a value changed
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layout_ = QFormLayout(self)
@@ -152,6 +155,7 @@ class OptionForm(QWidget):
             label.setToolTip(widget.toolTip())
             self.layout_.addRow(label, widget)
             self.widgets[spec["name"]] = widget
+            _notify(widget, self.edited.emit)
         if not self.specs:
             self.layout_.addRow(QLabel("<i>no options</i>"))
 
@@ -165,6 +169,14 @@ class OptionForm(QWidget):
             if name in self.widgets:
                 set_widget_value(self.widgets[name], value)
 
+    def defaults(self) -> dict[str, Any]:
+        """Every option's default."""
+        return {spec["name"]: spec.get("default") for spec in self.specs}
+
+    def all_options(self) -> list[str]:
+        """``KEY=VALUE`` for every option."""
+        return [f"{name}={_text(value)}" for name, value in self.values().items()]
+
     def changed_options(self) -> list[str]:
         """``KEY=VALUE`` for each option that differs from its default."""
         out = []
@@ -173,3 +185,15 @@ class OptionForm(QWidget):
             if value != spec.get("default"):
                 out.append(f"{spec['name']}={_text(value)}")
         return out
+
+
+def _notify(widget: QWidget, slot: Any) -> None:
+    """Call ``slot`` whenever a widget from ``make_widget`` changes its value."""
+    if isinstance(widget, QComboBox):
+        widget.currentIndexChanged.connect(lambda _: slot())
+    elif isinstance(widget, QCheckBox):
+        widget.toggled.connect(lambda _: slot())
+    elif isinstance(widget, QLineEdit):
+        widget.textChanged.connect(lambda _: slot())
+    else:
+        widget.valueChanged.connect(lambda _: slot())  # type: ignore[attr-defined]

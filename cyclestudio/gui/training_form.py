@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QWidget
 
 from cyclestudio import options
 from cyclestudio.gui.option_form import make_widget, set_widget_value, widget_value
 
 # The order and headings of the form; the device has its own box on the page.
 SECTIONS = (options.DATA, options.OBJECTIVE, options.SCHEDULE, options.VALIDATION, options.RUN)
-FIT_LIMIT = 256  # the paper's crop: never fit above it
 
 
 def form_settings() -> list[options.Setting]:
@@ -26,11 +26,14 @@ def form_settings() -> list[options.Setting]:
 
 
 class HyperParameters(QWidget):
-    """The training settings, starting at the defaults (the paper's values)."""
+    """The training settings, starting at a preset's values (``baseline``)."""
+
+    edited = Signal()  # the user changed a value
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = form_settings()
+        self.baseline = options.baseline()
         self.widgets: dict[str, QWidget] = {}
         form = self._form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
@@ -55,6 +58,7 @@ class HyperParameters(QWidget):
             widget.setToolTip(label.toolTip())
             form.addRow(label, widget)
             self.widgets[setting.name] = widget
+            _on_change(widget, self._changed)
             if setting.name == "size":
                 form.addRow("", self.fitted_note)
         form.setRowVisible(self.fitted_note, False)
@@ -75,17 +79,32 @@ class HyperParameters(QWidget):
         set_widget_value(self.widgets[name], value)
 
     def changed(self) -> dict[str, Any]:
-        """The settings that differ from their defaults."""
+        """The settings that differ from the baseline (the preset's values)."""
         out = {}
         for s in self.settings:
             value = self.value(s.name)
-            if value is not None and value != s.default:
+            if value is not None and value != self.baseline[s.name]:
                 out[s.name] = value
         return out
 
     def resolved(self) -> dict[str, Any]:
         """Every setting as the job will see it, derived ones worked out."""
-        return options.resolve(self.changed())
+        return options.resolve({**self.changed(), "preset": self.baseline["preset"]})
+
+    def apply_baseline(self, preset_name: str) -> None:
+        """Start again from a preset's values (the crop still fits the images)."""
+        self.baseline = options.baseline(preset_name=preset_name)
+        self._fitting = True
+        try:
+            for s in self.settings:
+                self.set_value(s.name, self.baseline[s.name])
+        finally:
+            self._fitting = False
+        self.refit()
+
+    def _changed(self) -> None:
+        if not self._fitting:
+            self.edited.emit()
 
     def arguments(self) -> list[str]:
         """The `cyclestudio train` flags for the values the user changed."""
@@ -138,14 +157,25 @@ class HyperParameters(QWidget):
         self.smallest_side = side
         if self.user_sized or side < 16:
             return
-        size = max(16, min(FIT_LIMIT, side // 4 * 4))
+        # Never above the preset's own crop (the paper's 256).
+        size = max(16, min(int(self.baseline["size"]), side // 4 * 4))
         self._fitting = True
         try:
             self.set_value("size", size)
             self.set_value("load_size", None)  # follows the crop
         finally:
             self._fitting = False
-        default = options.default("size")
+        default = int(self.baseline["size"])
         self._note(
-            f"Fitted to your images (shortest side {side} px); the paper crops {default} of "
-            f"{options.resolve({})['load_size']}." if size < default else "")
+            f"Fitted to your images (shortest side {side} px); the recipe crops {default}."
+            if size < default else "")
+
+
+def _on_change(widget: QWidget, slot: Any) -> None:
+    """Call ``slot`` whenever the widget's value changes."""
+    if isinstance(widget, QComboBox):
+        widget.currentIndexChanged.connect(lambda _: slot())
+    elif isinstance(widget, QCheckBox):
+        widget.toggled.connect(lambda _: slot())
+    else:
+        widget.valueChanged.connect(lambda _: slot())  # type: ignore[attr-defined]

@@ -39,14 +39,32 @@ class TrainingSetup(QScrollArea):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._applying = False  # filling in a preset: not the user's edits
         self.runs = QComboBox()
         self.runs.setToolTip("A new run, or one of the project's runs to watch or resume")
+        # The recipe: a preset fills in the networks and the settings; editing any of
+        # them makes it "Custom", based on that preset.
+        self.preset = QComboBox()
+        for name, recipe in options.PRESETS.items():
+            self.preset.addItem(recipe.title, name)
+            self.preset.setItemData(self.preset.count() - 1, recipe.description,
+                                    Qt.ItemDataRole.ToolTipRole)
+        self.preset.addItem("Custom", None)
+        self.preset.setCurrentIndex(self.preset.findData(options.DEFAULT_PRESET))
+        self.preset.currentIndexChanged.connect(self._preset_chosen)
+        self.preset_note = QLabel()
+        self.preset_note.setWordWrap(True)
+        self.preset_note.setStyleSheet("color: gray")
+        self.base_preset = options.DEFAULT_PRESET
         self.generator = ArchitecturePicker("generators", options.DEFAULT_GENERATOR)
         self.discriminator = ArchitecturePicker("discriminators", options.DEFAULT_DISCRIMINATOR)
         self.hyper = HyperParameters()
         self.device = DevicePicker()
         self.device.currentIndexChanged.connect(self._advise)
         self.generator.combo.currentIndexChanged.connect(self._advise)
+        self.hyper.edited.connect(self._edited)
+        for picker in (self.generator, self.discriminator):
+            picker.edited.connect(self._edited)
         self.plugin_errors = QLabel()
         self.plugin_errors.setWordWrap(True)
         self.plugin_errors.setStyleSheet("color: #d33")
@@ -59,14 +77,20 @@ class TrainingSetup(QScrollArea):
         self.panel = QWidget()
         layout = QVBoxLayout(self.panel)
         boxes = []
-        for title, widget in (("Run", self.runs), ("Generator", self.generator),
+        recipe = QWidget()
+        recipe_layout = QVBoxLayout(recipe)
+        recipe_layout.setContentsMargins(0, 0, 0, 0)
+        recipe_layout.addWidget(self.preset)
+        recipe_layout.addWidget(self.preset_note)
+        for title, widget in (("Run", self.runs), ("Recipe", recipe),
+                              ("Generator", self.generator),
                               ("Discriminator", self.discriminator),
                               ("Settings (the paper's defaults)", self.hyper),
                               ("Device", self.device)):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(widget)
             boxes.append(box)
-        for w in (boxes[0], self.plugin_errors, self.cpu_note, *boxes[1:]):
+        for w in (boxes[0], self.plugin_errors, self.cpu_note, *boxes[1:]):  # Run first
             layout.addWidget(w)
         layout.addStretch(1)
         self.setWidget(self.panel)
@@ -77,8 +101,11 @@ class TrainingSetup(QScrollArea):
     def set_plugins(self, generators: list[dict[str, Any]],
                     discriminators: list[dict[str, Any]], errors: list[dict[str, Any]]) -> None:
         """Offer the architectures `plugins list --json` reported, and its errors."""
+        first = not self.generator.specs
         self.generator.set_specs(generators)
         self.discriminator.set_specs(discriminators)
+        if first and self.preset.currentData() is not None:
+            self.apply_preset(self.base_preset)
         self.plugin_errors.setVisible(bool(errors))
         self.plugin_errors.setText("\n".join(
             f"Plugin {e.get('source')}: {e.get('message')}" for e in errors))
@@ -98,26 +125,98 @@ class TrainingSetup(QScrollArea):
         Only what differs from the defaults: the job works out the rest.
         """
         args: list[str] = []
-        for flag, name, default in (
-                ("--generator", self.generator.name(), options.DEFAULT_GENERATOR),
-                ("--discriminator", self.discriminator.name(), options.DEFAULT_DISCRIMINATOR)):
-            if name != default:
+        if self.base_preset != options.DEFAULT_PRESET:
+            args += ["--preset", self.base_preset]
+        baseline = self.hyper.baseline
+        for flag, name, key in (("--generator", self.generator.name(), "generator"),
+                                ("--discriminator", self.discriminator.name(),
+                                 "discriminator")):
+            if name != baseline[key]:
                 args += [flag, name]
-        for option in self.generator.form.changed_options():
-            args += ["--generator-option", option]
-        for option in self.discriminator.form.changed_options():
-            args += ["--discriminator-option", option]
+        # Every option, stated: a preset's own options then do not matter.
+        for flag, picker in (("--generator-option", self.generator),
+                             ("--discriminator-option", self.discriminator)):
+            for option in picker.form.all_options():
+                args += [flag, option]
         args += self.hyper.arguments()
         if self.device.chosen() != options.default("device"):
             args += ["--device", self.device.chosen()]
         return args
 
     def show_config(self, config: dict[str, Any]) -> None:
-        """Show a run's config.json: its networks and settings."""
+        """Show a run's config.json: its recipe, networks and settings."""
+        name = str(config.get("run", {}).get("preset", "paper"))
+        if name in options.PRESETS:
+            self.apply_preset(name)
         self.hyper.set_from_config(config)
         gen, dis = config.get("generator", {}), config.get("discriminator", {})
         self.generator.select(gen.get("name", ""), gen.get("options", {}))
         self.discriminator.select(dis.get("name", ""), dis.get("options", {}))
+        self._edited()
+
+    # -- presets -------------------------------------------------------------------------
+    def apply_preset(self, name: str) -> None:
+        """Fill in a preset's networks and settings."""
+        recipe = options.preset(name)
+        self.base_preset = recipe.name
+        self._applying = True
+        try:
+            self.hyper.apply_baseline(recipe.name)
+            baseline = self.hyper.baseline
+            for picker, kind in ((self.generator, "generator"),
+                                 (self.discriminator, "discriminator")):
+                arch = str(baseline[kind])
+                picker.select(arch, recipe.architecture_options(kind, arch), reset=True)
+        finally:
+            self._applying = False
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(self.preset.findData(recipe.name))
+        self.preset.blockSignals(False)
+        self._describe()
+        self._advise()
+
+    def is_custom(self) -> bool:
+        """True when the networks or settings differ from the preset's."""
+        recipe = options.preset(self.base_preset)
+        baseline = self.hyper.baseline
+        for picker, kind in ((self.generator, "generator"), (self.discriminator, "discriminator")):
+            if not picker.specs:
+                continue
+            if picker.name() != baseline[kind]:
+                return True
+            expected = {**picker.form.defaults(),
+                        **recipe.architecture_options(kind, picker.name())}
+            if picker.form.values() != expected:
+                return True
+        return bool(self.hyper.changed())
+
+    def _preset_chosen(self, _: int) -> None:
+        name = self.preset.currentData()
+        if name is not None:
+            self.apply_preset(name)
+        else:
+            self._describe()
+
+    def _edited(self) -> None:
+        if self._applying:
+            return
+        custom = self.is_custom()
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(self.preset.findData(None) if custom
+                                    else self.preset.findData(self.base_preset))
+        self.preset.blockSignals(False)
+        self._describe()
+        self._advise()
+
+    def _describe(self) -> None:
+        recipe = options.preset(self.base_preset)
+        changes = recipe.changes()
+        text = recipe.description
+        if changes:
+            text += " Changes from the paper: " + ", ".join(changes) + "."
+        if self.preset.currentData() is None:
+            text = f"Based on “{recipe.title}”, with your changes."
+        self.preset_note.setText(text)
 
     # -- the CPU advice ----------------------------------------------------------------
     def _advise(self, _: int = 0) -> None:
