@@ -14,6 +14,7 @@ from cyclestudio.errors import UserError
 
 PROJECT_FILE = "project.json"
 PROJECT_VERSION = 1
+VALIDATION_FLAGS = ("val_a", "val_truth", "val_b", "val_b_truth")
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Project:
     a: Domain
     b: Domain
     runs: list[str] = field(default_factory=list)
+    # Held-out folders for validation while training, by `train` flag name without
+    # dashes (val_a, val_truth, val_b, val_b_truth); empty: a slice of each domain.
+    validation: dict[str, str] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -91,6 +95,14 @@ class Project:
             n += 1
         return run
 
+    def validation_arguments(self) -> list[str]:
+        """The `train` flags for the project's held-out folders (absolute paths)."""
+        args: list[str] = []
+        for name in VALIDATION_FLAGS:
+            if self.validation.get(name):
+                args += ["--" + name.replace("_", "-"), str(self.resolve(self.validation[name]))]
+        return args
+
     def add_run(self, run: Path) -> None:
         """Remember a run folder (most recent last); saving is the caller's."""
         rel = self.relative(run)
@@ -107,6 +119,7 @@ class Project:
                 for key, d in (("A", self.a), ("B", self.b))
             },
             "runs": list(self.runs),
+            "validation": dict(self.validation),
         }
 
     def save(self) -> None:
@@ -154,9 +167,11 @@ class Project:
                 [str(p) for p in d.get("exclude", [])],
             )
 
+        validation = data.get("validation") or {}
         return cls(
             folder, str(data.get("name", folder.name)), domain("A"), domain("B"),
             [str(r) for r in data.get("runs", [])],
+            {str(k): str(v) for k, v in validation.items() if k in VALIDATION_FLAGS and v},
         )
 
 

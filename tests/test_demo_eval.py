@@ -124,3 +124,20 @@ def test_the_shipped_demo_model_beats_doing_nothing(tmp_path):
     pairs, _ = pair_files(roles["testA"], roles["testA_truth"])
     result = evaluate(load_translator(model, "cpu", precision="fp32"), pairs, "a2b")
     assert result["psnr"] > result["psnr_input"] + 3
+
+
+def test_runs_of_the_demo_project_report_psnr_against_its_truth_while_training(tmp_path):
+    from helpers import TINY, cli, events
+
+    folder = demo.create_demo_project(tmp_path / "demo", train=6, test=3)
+    project = Project.load(folder)
+    flags = project.validation_arguments()
+    assert flags[::2] == ["--val-a", "--val-truth", "--val-b", "--val-b-truth"]
+    assert all(Path(p).is_absolute() and Path(p).is_dir() for p in flags[1::2])
+    a, b = (str(project.resolve(d.paths[0])) for d in (project.a, project.b))
+    done = cli("train", "--a", a, "--b", b, "--out", str(tmp_path / "run"), *TINY, *flags,
+               "--iterations", "2", "--events")
+    assert done.returncode == 0, done.stderr
+    figures = [e for e in events(done.stdout) if e["event"] == "validation"][-1]["figures"]
+    assert {"psnr_A", "psnr_A_input", "psnr_B", "psnr_B_input"} <= set(figures)
+    assert figures["psnr_A_input"] == pytest.approx(13.7, abs=1.5)  # the demo's tone curve

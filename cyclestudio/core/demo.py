@@ -114,7 +114,9 @@ model can be scored against it:
   cyclestudio train --a data/A --b data/B --out runs/demo --generator resnet_6blocks \\
       --generator-option width=16 --generator-option upsample=resize \\
       --discriminator-option width=32 --size 64 \\
-      --load-size 72 --epochs 4 --iterations 800 --device cpu
+      --load-size 72 --epochs 4 --iterations 800 --device cpu \\
+      --val-a data/testA --val-truth data/testA_truth \\
+      --val-b data/testB --val-b-truth data/testB_truth
   cyclestudio translate runs/demo data/testA --out translated
   cyclestudio eval runs/demo --a data/testA --truth data/testA_truth
 """
@@ -129,6 +131,11 @@ def create_demo_project(folder: Path, train: int = TRAIN_IMAGES, test: int = TES
     roles = make_demo_data(folder / "data", train, test)
     project.a.paths = [project.relative(roles["A"])]
     project.b.paths = [project.relative(roles["B"])]
+    # The held-out scenes with their truth: the app's runs report PSNR against it.
+    project.validation = {"val_a": project.relative(roles["testA"]),
+                          "val_truth": project.relative(roles["testA_truth"]),
+                          "val_b": project.relative(roles["testB"]),
+                          "val_b_truth": project.relative(roles["testB_truth"])}
     project.save()
     (folder / "README.txt").write_text(README.format(train=train, size=SIZE), encoding="utf-8")
     return folder

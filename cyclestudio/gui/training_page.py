@@ -215,6 +215,7 @@ class TrainingPage(QWidget):
                 args += [flag, source]
         args += ["--a-name", self.project.a.name, "--b-name", self.project.b.name]
         args += ["--out", str(run)]
+        args += self.project.validation_arguments()
         args += self.setup_panel.arguments()
         args.append("--events")
         return args
