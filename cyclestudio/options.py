@@ -21,7 +21,8 @@ from cyclestudio.errors import UserError
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgangp")
 LR_POLICIES = ("linear", "cosine", "step")
-TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SWITCH = ("auto", "on", "off")  # a speed measure: auto uses it where it was measured faster
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # translation and evaluation
 DIRECTIONS = ("a2b", "b2a")
 FORMATS = ("same", "png", "jpg", "webp", "tiff")
@@ -128,8 +129,8 @@ def _same_lr(v: Mapping[str, Any]) -> float:
 
 
 # -- training ----------------------------------------------------------------------------
-DATA, ARCH, OBJECTIVE, SCHEDULE, VALIDATION, RUN = (
-    "data", "architecture", "objective", "schedule", "validation", "run")
+DATA, ARCH, OBJECTIVE, SCHEDULE, VALIDATION, SPEED, RUN = (
+    "data", "architecture", "objective", "schedule", "validation", "speed", "run")
 TRAIN: tuple[Setting, ...] = (
     Setting("preset", str, DEFAULT_PRESET, "the recipe whose values replace the defaults below "
             "(flags given beside it win)", "run", ARCH, in_app=False, metavar="NAME"),
@@ -198,8 +199,17 @@ TRAIN: tuple[Setting, ...] = (
     Setting("seed", int, 0, "random seed", "run", RUN, min=0, max=2**31 - 1),
     Setting("device", str, "auto", "auto | cpu | cuda | cuda:N | mps", "run", RUN,
             resumable=True, in_app=False, metavar="DEVICE"),
-    Setting("precision", str, "fp32", "fp32, or bf16/fp16 mixed precision (fp16: CUDA)",
-            "run", RUN, choices=TRAIN_PRECISIONS, resumable=True),
+    Setting("precision", str, "auto", "auto: bf16 mixed precision where the device runs it "
+            "natively (CUDA cards with bf16, CPUs with AVX512-BF16 or AMX), else fp32; fp16 "
+            "with loss scaling on CUDA", "run", SPEED, choices=TRAIN_PRECISIONS, resumable=True),
+    Setting("channels_last", str, "auto", "NHWC memory layout for the networks (auto: on "
+            "CUDA; measured slower on CPUs)", "run", SPEED, label="channels last",
+            choices=SWITCH, resumable=True),
+    Setting("fused_optimizer", str, "auto", "Adam's fused kernel (auto: on CUDA)", "run",
+            SPEED, label="fused optimiser", choices=SWITCH, resumable=True),
+    Setting("benchmark", str, "auto", "cuDNN picks the fastest convolution for the crop size "
+            "(auto: on CUDA when every crop has the same size)", "run", SPEED,
+            label="cuDNN benchmark", choices=SWITCH, resumable=True),
     Setting("log_every", int, 10, "iterations between loss logs", "run", RUN,
             label="log every", min=1, max=10**9, resumable=True),
     Setting("sample_every", int, 500, "iterations between sample grids", "run", RUN,

@@ -27,5 +27,6 @@ EVENTS = {
     "stopped": "the job stopped on request (last event)",
     "finished": "the job did all its work (last event)",
     "error": "the job failed (last event)",
+    "estimate": "memory and time a training configuration needs (train --estimate)",
 }
 TERMINAL = ("finished", "stopped", "error")

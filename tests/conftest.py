@@ -19,3 +19,7 @@ def _private_user_folders(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("user")
     for name in ("CONFIG", "DATA", "CACHE"):
         monkeypatch.setenv(f"CYCLESTUDIO_{name}_DIR", str(root / name.lower()))
+    # As a user who turned the Training page's estimate off: it runs training steps in
+    # a worker, which would load the 2-core test machine. test_estimate.py turns it on.
+    (root / "config").mkdir()
+    (root / "config" / "settings.json").write_text('{"estimate": false}')

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from cyclestudio.core.config import TrainConfig
 from cyclestudio.core.networks import build_discriminator, build_generator
 from cyclestudio.core.schedule import lr_factor
+from cyclestudio.core.speed import resolve as resolve_speed
 from cyclestudio.plugins.discovery import Registry
 
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
@@ -117,23 +118,26 @@ class CycleGAN:
         o, c = config.optim, config.data.channels
         torch.manual_seed(config.run.seed)
         g, d = config.generator, config.discriminator
-        self.G_A = build_generator(g.name, g.options, c, c, reg).to(device)
-        self.G_B = build_generator(g.name, g.options, c, c, reg).to(device)
-        self.D_A = build_discriminator(d.name, d.options, c, reg).to(device)
-        self.D_B = build_discriminator(d.name, d.options, c, reg).to(device)
-        self.opt_G = torch.optim.Adam(
-            chain(self.G_A.parameters(), self.G_B.parameters()), lr=o.lr_g, betas=(o.beta1, o.beta2)
-        )
-        self.opt_D = torch.optim.Adam(
-            chain(self.D_A.parameters(), self.D_B.parameters()), lr=o.lr_d, betas=(o.beta1, o.beta2)
-        )
+        fixed = config.data.preprocess not in ("scale_width", "none")
+        self.speed = resolve_speed(config.run, device, fixed_size=fixed)
+        layout = self.speed.memory_format
+        self.G_A = build_generator(g.name, g.options, c, c, reg).to(device, memory_format=layout)
+        self.G_B = build_generator(g.name, g.options, c, c, reg).to(device, memory_format=layout)
+        self.D_A = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
+        self.D_B = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
+        adam = {"lr": o.lr_g, "betas": (o.beta1, o.beta2)}
+        if self.speed.fused_optimizer:
+            adam["fused"] = True
+        self.opt_G = torch.optim.Adam(chain(self.G_A.parameters(), self.G_B.parameters()), **adam)
+        self.opt_D = torch.optim.Adam(chain(self.D_A.parameters(), self.D_B.parameters()),
+                                      **{**adam, "lr": o.lr_d})
         self.pool_rng = torch.Generator().manual_seed(config.run.seed + 7)
         self.pool_A = ImagePool(o.pool_size, self.pool_rng)  # fakes of domain A, for D_B
         self.pool_B = ImagePool(o.pool_size, self.pool_rng)  # fakes of domain B, for D_A
         self.gan = GANLoss(o.gan_loss)
         self.l1 = nn.L1Loss()
         self.iterations_per_epoch = iterations_per_epoch
-        self.precision = config.run.precision
+        self.precision = self.speed.precision
         use_scaler = self.precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
@@ -177,8 +181,9 @@ class CycleGAN:
         """One optimisation step of G then D; returns every loss as a float."""
         o = self.config.optim
         lam, lam_idt = o.lambda_cycle, o.lambda_cycle * o.lambda_identity
-        real_A = real_A.to(self.device, non_blocking=True)
-        real_B = real_B.to(self.device, non_blocking=True)
+        layout = self.speed.memory_format
+        real_A = real_A.to(self.device, non_blocking=True, memory_format=layout)
+        real_B = real_B.to(self.device, non_blocking=True, memory_format=layout)
         discriminators = [self.D_A, self.D_B]
 
         # Generators: the discriminators are frozen so their weights get no gradient.

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.training = TrainingPage(self.registry, self.settings)
         self.settings_page = SettingsPage(self.settings, self.registry)
         self.settings_page.theme_changed.connect(self.set_theme)
+        self.settings_page.estimate_changed.connect(self._estimate_setting)
         self.training.run_ended.connect(self.notify)
         self.datasets.smallest_side.connect(self.training.hyper.fit_to_images)
         self.convert = ConvertPage(self.settings)
@@ -325,6 +326,14 @@ class MainWindow(QMainWindow):
             self.tray.showMessage(title, message, icon, 10000)
         QApplication.alert(self)
 
+    def _estimate_setting(self, on: bool) -> None:
+        self.training.setup_panel.estimate.enabled = on
+        if on:
+            self.training.setup_panel._ask_estimate()
+        else:
+            self.training.setup_panel.estimate.stop()
+            self.training.setup_panel.estimate.setText("")
+
     def set_theme(self, theme: str) -> None:
         """Switch light/dark/system."""
         app = QApplication.instance()
@@ -355,6 +364,7 @@ class MainWindow(QMainWindow):
         if waiting is not None:
             waiting.close()
         self.registry.stop()
+        self.training.setup_panel.estimate.stop()
         self.datasets.stop()
         if self.demo_runner is not None and self.demo_runner.running():
             self.demo_runner.ended.disconnect(self._demo_made)  # no dialog while closing

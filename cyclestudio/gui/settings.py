@@ -28,6 +28,8 @@ class Settings:
     convert_folder: str = ""  # empty: the Convert page writes into the project's translated/
     theme: str = "system"
     demo_offered: bool = False
+    # Before Start, run a few training steps to show memory and time per iteration.
+    estimate: bool = True
 
     @classmethod
     def file(cls) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -23,6 +24,7 @@ class SettingsPage(QWidget):
     """Edit the settings; every change is saved to settings.json straight away."""
 
     theme_changed = Signal(str)
+    estimate_changed = Signal(bool)
 
     def __init__(self, settings: Settings, registry: Registry, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +57,12 @@ class SettingsPage(QWidget):
         self.theme.setCurrentIndex(max(self.theme.findData(settings.theme), 0))
         self.theme.currentIndexChanged.connect(self._theme_chosen)
 
+        self.estimate = QCheckBox("Estimate memory and time before a run")
+        self.estimate.setToolTip("The Training page runs a few training steps of its settings "
+                                 "in the background to show memory and time per iteration")
+        self.estimate.setChecked(settings.estimate)
+        self.estimate.toggled.connect(self._estimate_toggled)
+
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.output.setMinimumWidth(420)
@@ -63,6 +71,7 @@ class SettingsPage(QWidget):
         form.addRow("Output folder for runs", output_row)
         form.addRow("Translated images", convert_row)
         form.addRow("Theme", self.theme)
+        form.addRow("", self.estimate)
         where = QLabel(f"Settings are stored in {config_dir() / 'settings.json'}")
         where.setStyleSheet("color: gray")
         where.setWordWrap(True)
@@ -112,6 +121,11 @@ class SettingsPage(QWidget):
         if folder:
             self.convert_output.setText(folder)
             self._convert_output_edited()
+
+    def _estimate_toggled(self, on: bool) -> None:
+        self.settings.estimate = on
+        self.settings.save()
+        self.estimate_changed.emit(on)
 
     def _theme_chosen(self, _: int) -> None:
         self.settings.theme = str(self.theme.currentData())

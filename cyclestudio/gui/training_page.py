@@ -62,6 +62,7 @@ class TrainingPage(QWidget):
         self.device, self.cpu_note = self.setup_panel.device, self.setup_panel.cpu_note
         self.fast_button = self.cpu_note.button
         self.runs.currentIndexChanged.connect(self._run_chosen)
+        self.setup_panel.estimate.enabled = settings.estimate
 
         # -- right: controls, progress, plot, samples ----------------------------------
         self.start_button = QPushButton("Start training")

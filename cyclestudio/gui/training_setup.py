@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QScrollArea, QVBoxLa
 from cyclestudio import options
 from cyclestudio.gui.architecture_picker import ArchitecturePicker
 from cyclestudio.gui.device_picker import DevicePicker
+from cyclestudio.gui.estimate_line import EstimateLine
 from cyclestudio.gui.run_status import Note
 from cyclestudio.gui.training_form import HyperParameters
 
@@ -71,6 +72,7 @@ class TrainingSetup(QScrollArea):
         self.plugin_errors.hide()
         # On a CPU the paper's networks crawl: say so where the user starts, and offer
         # the small configuration that still learns.
+        self.estimate = EstimateLine()
         self.cpu_note = Note(CPU_NOTE, "Use the fast CPU settings", FAST_CPU_TIP)
         self.cpu_note.button.clicked.connect(self.use_fast_cpu_settings)
 
@@ -90,6 +92,8 @@ class TrainingSetup(QScrollArea):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(widget)
             boxes.append(box)
+        device_box = boxes[-1]
+        device_box.layout().addWidget(self.estimate)
         for w in (boxes[0], self.plugin_errors, self.cpu_note, *boxes[1:]):  # Run first
             layout.addWidget(w)
         layout.addStretch(1)
@@ -218,9 +222,14 @@ class TrainingSetup(QScrollArea):
             text = f"Based on “{recipe.title}”, with your changes."
         self.preset_note.setText(text)
 
+    def _ask_estimate(self) -> None:
+        if self.ready():
+            self.estimate.request(self.arguments())
+
     # -- the CPU advice ----------------------------------------------------------------
     def _advise(self, _: int = 0) -> None:
         self.cpu_note.setVisible(self.device.on_cpu() and not self.fast_settings_in_use())
+        self._ask_estimate()
 
     def fast_settings_in_use(self) -> bool:
         """True when the page already holds the fast CPU configuration."""

@@ -50,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       metavar="KEY=VALUE", help="a discriminator option")
     groups[options.RUN].add_argument("--events", action="store_true",
                                      help="JSON-lines events on stdout (for the app)")
+    groups[options.RUN].add_argument(
+        "--estimate", action="store_true",
+        help="measure the memory and time per iteration of these settings on the device "
+        "(a few real steps on random images), say whether they fit, and exit; --a/--b and "
+        "--out are not needed")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -66,7 +71,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from cyclestudio.plugins import registry
     from cyclestudio.plugins.checks import preflight
 
-    if not args.a or not args.b:
+    if (not args.a or not args.b) and not getattr(args, "estimate", False):
         missing = "--a" if not args.a else "--b"
         raise UserError(f"no {missing} folder given",
                         f"use {missing} DIR with that domain's images")
@@ -100,8 +105,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         data=DataConfig(
             a=tuple(str(Path(a).absolute()) for a in args.a),
             b=tuple(str(Path(b).absolute()) for b in args.b),
-            a_name=args.a_name or Path(args.a[0]).absolute().name or "A",
-            b_name=args.b_name or Path(args.b[0]).absolute().name or "B",
+            a_name=args.a_name or (Path(args.a[0]).absolute().name if args.a else "") or "A",
+            b_name=args.b_name or (Path(args.b[0]).absolute().name if args.b else "") or "B",
             **section("data"),
         ),
         generator=ArchChoice(gen.name, gen.resolve_options(gen_options)),
@@ -167,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
 
     folder = args.resume or args.out
     resume = resume_command(Path(folder).absolute() if folder else None)
+    if args.estimate:
+        return run_estimate(args)
     control = Control(read_stdin=args.events)
     events = Events(args.events, on_closed=lambda: control.put("stop"))
     control.install_signal_handlers()
@@ -195,6 +202,22 @@ def run(args: argparse.Namespace) -> int:
         if not args.events:
             traceback.print_exc()
         return 1
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    """`train --estimate`: probe the settings on the device and say whether they fit."""
+    from cyclestudio.core.devices import pick_device
+    from cyclestudio.core.estimate import describe, estimate
+    from cyclestudio.jobs.events import Events
+    from cyclestudio.plugins import registry
+
+    events = Events(args.events)
+    config = config_from_args(args)
+    reg = registry()
+    multiple = reg.generator(config.generator.name).multiple(config.generator.options)
+    found = estimate(config, pick_device(config.run.device), multiple, reg)
+    events.emit("estimate", message=describe(found), **found.to_json())
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

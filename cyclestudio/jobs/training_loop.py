@@ -131,6 +131,10 @@ class Training:
         folder.write_status("running")
 
         model = CycleGAN(config, device, per_epoch, reg)
+        if device.type == "cuda":
+            import torch
+
+            torch.backends.cudnn.benchmark = model.speed.benchmark
         iteration = epoch = position = 0
         images = {"A": len(domains.a), "B": len(domains.b)}
         if self.state is not None:
@@ -160,7 +164,7 @@ class Training:
             images=images, resumed=self.state is not None,
             skipped=[{"path": str(b.path), "reason": b.reason} for b in domains.skipped],
             generator=config.generator.name, discriminator=config.discriminator.name,
-            preset=config.run.preset, validation=validation)
+            preset=config.run.preset, validation=validation, speed=model.speed.to_json())
         loop = StepLoop(self, model, total, per_epoch, images, samples, validator)
         if self.state is not None:
             loop.best_score = self.state.get("best_score")
