@@ -207,6 +207,9 @@ TRAIN: tuple[Setting, ...] = (
             choices=SWITCH, resumable=True),
     Setting("fused_optimizer", str, "auto", "Adam's fused kernel (auto: on CUDA)", "run",
             SPEED, label="fused optimiser", choices=SWITCH, resumable=True),
+    Setting("compile", str, "off", "torch.compile the four networks: faster steps after a "
+            "first one that compiles (a minute or more); worth it for long runs on a GPU",
+            "run", SPEED, choices=SWITCH, resumable=True),
     Setting("benchmark", str, "auto", "cuDNN picks the fastest convolution for the crop size "
             "(auto: on CUDA when every crop has the same size)", "run", SPEED,
             label="cuDNN benchmark", choices=SWITCH, resumable=True),

@@ -93,6 +93,7 @@ class RunConfig:
     precision: str = _default("precision")
     channels_last: str = _default("channels_last")
     fused_optimizer: str = _default("fused_optimizer")
+    compile: str = _default("compile")
     benchmark: str = _default("benchmark")
     log_every: int = _default("log_every")
     sample_every: int = _default("sample_every")

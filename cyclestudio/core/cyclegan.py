@@ -125,6 +125,9 @@ class CycleGAN:
         self.G_B = build_generator(g.name, g.options, c, c, reg).to(device, memory_format=layout)
         self.D_A = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
         self.D_B = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
+        if self.speed.compile:
+            for net in (self.G_A, self.G_B, self.D_A, self.D_B):
+                net.compile()  # in place: the weights' names (and checkpoints) stay the same
         adam = {"lr": o.lr_g, "betas": (o.beta1, o.beta2)}
         if self.speed.fused_optimizer:
             adam["fused"] = True

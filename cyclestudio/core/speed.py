@@ -24,11 +24,13 @@ class Speed:
     channels_last: bool
     fused_optimizer: bool
     benchmark: bool
+    compile: bool = False
 
     def to_json(self) -> dict[str, object]:
         """For the `started` event."""
         return {"precision": self.precision, "channels_last": self.channels_last,
-                "fused_optimizer": self.fused_optimizer, "benchmark": self.benchmark}
+                "fused_optimizer": self.fused_optimizer, "benchmark": self.benchmark,
+                "compile": self.compile}
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -59,4 +61,5 @@ def resolve(run: object, device: torch.device, fixed_size: bool) -> Speed:
         channels_last=_switch(getattr(run, "channels_last", "auto"), cuda),
         fused_optimizer=fused and fused_adam_available(device),
         benchmark=cuda and _switch(getattr(run, "benchmark", "auto"), fixed_size),
+        compile=_switch(getattr(run, "compile", "off"), False),
     )
