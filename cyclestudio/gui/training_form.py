@@ -17,7 +17,8 @@ from cyclestudio import options
 from cyclestudio.gui.option_form import make_widget, set_widget_value, widget_value
 
 # The order and headings of the form; the device has its own box on the page.
-SECTIONS = (options.DATA, options.OBJECTIVE, options.SCHEDULE, options.VALIDATION, options.RUN)
+SECTIONS = (options.DATA, options.OBJECTIVE, options.SCHEDULE, options.VALIDATION, options.SPEED,
+            options.RUN)
 
 
 def form_settings() -> list[options.Setting]:
