@@ -317,6 +317,7 @@ def translate_items(
 
 
 def run(args: argparse.Namespace) -> int:
+    from cyclestudio.atomic import remove_stale_temps
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, RateMeter
 
@@ -329,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
     out_dir = Path(args.out)
+    if out_dir.is_dir():  # what a killed translation left half-written
+        remove_stale_temps(out_dir, recursive=True)
     items, skipped = plan_items([Path(i) for i in args.inputs], out_dir, suffix, args.format,
                                 args.overwrite)
     translator.compile = args.compile == "on" or (
