@@ -112,14 +112,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    events = bool(getattr(args, "events", False))
     try:
         return int(args._run(args) or 0)
     except UserError as error:
-        report(error, bool(getattr(args, "events", False)))
+        report(error, events)
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("cyclestudio: interrupted\n")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the boundary of every job: say it, never hang
+        return report_internal(exc, events)
+
+
+def report_internal(exc: Exception, events: bool) -> int:
+    """A failure nobody foresaw: an `error` event with the traceback, or the traceback and
+    one line for a person. Returns the exit code (1)."""
+    import traceback
+
+    text = traceback.format_exc()
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    memory = "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
+    kind = "out_of_memory" if memory else "internal"
+    hint = ("close other programs, or use smaller images or --tile" if memory else
+            "this is a bug in cyclestudio or in a plugin; the message and traceback say where")
+    if events:
+        line = {"event": "error", "schema": 1, "kind": kind, "message": message, "hint": hint,
+                "traceback": text}
+        try:
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass  # nobody reads our events any more
+    else:
+        sys.stderr.write(text)
+        sys.stderr.write(f"cyclestudio: error: {message}\n  hint: {hint}\n")
+    return 1
 
 
 if __name__ == "__main__":
