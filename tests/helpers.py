@@ -44,6 +44,12 @@ def cli(*args: str, cwd: Path | None = None, input: str | None = None,
     )
 
 
+def visible(folder: Path, recursive: bool = False) -> list[Path]:
+    """The files a person sees in an output folder (not its hidden manifest), sorted."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if not p.name.startswith("."))
+
+
 def events(stdout: str) -> list[dict]:
     """Parse a job's JSON-lines stdout."""
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]

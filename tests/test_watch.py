@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import visible
 from model_helpers import make_run
 from PIL import Image
 
@@ -79,7 +80,8 @@ def test_images_dropped_into_a_watched_folder_are_translated(tmp_path, poll):
         assert (stopped["translated"], stopped["failed"]) == (2, 1)
     finally:
         watch.proc.kill()
-    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
+    assert not list(out.rglob("*.tmp"))
+    assert [p.name for p in out.rglob(".*")] == [".cyclestudio-manifest.jsonl"]
 
 
 def test_a_restarted_watch_skips_what_it_already_translated(tmp_path):
@@ -126,8 +128,9 @@ def test_pause_and_stop_from_the_app_act_in_the_middle_of_a_batch(tmp_path):
     assert before_pause < count
     assert len(while_paused) <= 1  # at most the file already in hand is written
     assert 1 <= stopped["translated"] < count
-    written = sorted(out.rglob("*"))
+    written = visible(out, recursive=True)
     assert len(written) == stopped["translated"]
+    assert not list(out.rglob("*.tmp"))
     assert not [p for p in written if p.name.endswith(".tmp") or p.name.startswith(".")]
 
 

@@ -114,14 +114,17 @@ def load_rgb(path: Path, at_least: int | None = None) -> Image.Image:
         return to_rgb(im, icc)
 
 
-def read_picture(path: Path, channels: int = 3) -> Picture:
-    """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be."""
+def read_picture(path: Path, channels: int = 3, data: bytes | None = None) -> Picture:
+    """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be.
+
+    ``data``: the file's bytes, already read (decoded from memory instead of the path).
+    """
     try:
-        if path.stat().st_size == 0:
+        if (len(data) if data is not None else path.stat().st_size) == 0:
             raise BadImage("empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(io.BytesIO(data) if data is not None else path) as opened:
                 width, height = opened.size
                 if width * height > MAX_PIXELS:
                     raise BadImage(f"too large ({width}×{height}, over "
@@ -255,9 +258,12 @@ def save_kwargs(pil_format: str, quality: int, picture: Picture) -> dict[str, ob
 
 
 def write_image_atomic(image: Image.Image, path: Path, pil_format: str,
-                       **kwargs: object) -> None:
-    """Encode to a hidden temp file beside ``path``, fsync, then rename into place."""
+                       exclusive: bool = False, **kwargs: object) -> None:
+    """Encode to a hidden temp file beside ``path``, fsync, then rename into place.
+
+    ``exclusive``: never replace an existing ``path`` (FileExistsError instead).
+    """
     from cyclestudio.atomic import atomic_write
 
-    with atomic_write(path) as f:
+    with atomic_write(path, exclusive=exclusive) as f:
         image.save(f, format=pil_format, **kwargs)
