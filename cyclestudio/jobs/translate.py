@@ -55,6 +55,7 @@ class Item:
 OUTPUT_EXISTS = "output_exists"  # skipped: an output is there that is not ours to replace
 DONE_BEFORE = "done_before"  # skipped: translated before (the output folder's manifest)
 FAILED_BEFORE = "failed_before"  # skipped (watch): failed before with this very content
+CANNOT_WRITE = "cannot_write"  # failed: the output could not be written (not the input's fault)
 
 
 @dataclass
@@ -374,7 +375,8 @@ def encode(result: Any, picture: Any, item: Item, settings: Settings) -> Outcome
                        "another process meanwhile; use --overwrite to replace it)",
                        code=OUTPUT_EXISTS)
     except OSError as exc:
-        return Outcome(item.source, None, "failed", f"cannot write {item.output}: {exc}")
+        return Outcome(item.source, None, "failed", f"cannot write {item.output}: {exc}",
+                       code=CANNOT_WRITE)
     return Outcome(item.source, item.output, "translated", notes=notes)
 
 
