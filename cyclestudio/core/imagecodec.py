@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from cyclestudio.core.animation import Animation, is_animated, read_animation
 from cyclestudio.core.imagescan import MAX_PIXELS, why_unreadable
 
 # PIL format name and file extension for each --format choice.
@@ -50,6 +51,8 @@ class Picture:
     bits: int  # 8 or 16
     icc: bytes | None  # kept only when its colour space matches the output's
     exif: bytes | None  # orientation reset to upright
+    animation: Animation | None = None  # every frame, when the input is animated
+    notes: list[str] = field(default_factory=list)  # what the output cannot keep
 
 
 def _icc_space(icc: bytes) -> str | None:
@@ -130,6 +133,15 @@ def read_picture(path: Path, channels: int = 3, data: bytes | None = None) -> Pi
                     raise BadImage(f"too large ({width}×{height}, over "
                                    f"{MAX_PIXELS // 1_000_000} megapixels)")
                 opened.load()
+                animation, notes = None, []
+                if is_animated(opened):
+                    try:
+                        animation = read_animation(opened, channels, MAX_PIXELS)
+                    except ValueError as exc:
+                        raise BadImage(f"too large ({exc})") from None
+                elif getattr(opened, "n_frames", 1) > 1 and opened.format == "TIFF":
+                    notes.append(f"only the first of {opened.n_frames} TIFF pages was "
+                                 "translated")
                 im = ImageOps.exif_transpose(opened) or opened
                 icc = opened.info.get("icc_profile") or None
                 exif = _upright_exif(im)
@@ -142,7 +154,9 @@ def read_picture(path: Path, channels: int = 3, data: bytes | None = None) -> Pi
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
         reason = why_unreadable(path) or f"cannot decode: {type(exc).__name__}: {exc}"
         raise BadImage(reason) from None
-    return _to_picture(im, icc, exif, channels)
+    picture = _to_picture(im, icc, exif, channels)
+    picture.animation, picture.notes = animation, notes
+    return picture
 
 
 def _upright_exif(im: Image.Image) -> bytes | None:

@@ -358,6 +358,7 @@ def encode(result: Any, picture: Any, item: Item, settings: Settings) -> Outcome
     ``item.replace`` says so, so of two processes writing one name exactly one wins.
     A full disk raises (UserError): every later file would fail the same way.
     """
+    from cyclestudio.core.animation import write_animation
     from cyclestudio.core.imagecodec import (
         make_image,
         output_format,
@@ -367,9 +368,14 @@ def encode(result: Any, picture: Any, item: Item, settings: Settings) -> Outcome
 
     pil_format, _ = output_format(settings.fmt, item.source)
     try:
-        image, notes = make_image(result, picture, pil_format)
-        write_image_atomic(image, item.output, pil_format, exclusive=not item.replace,
-                           **save_kwargs(pil_format, settings.quality, picture))
+        if getattr(picture, "animation", None) is not None:  # result: one array per frame
+            notes = write_animation(result, picture.animation, item.output, pil_format,
+                                    settings.quality, exclusive=not item.replace)
+        else:
+            image, notes = make_image(result, picture, pil_format)
+            write_image_atomic(image, item.output, pil_format, exclusive=not item.replace,
+                               **save_kwargs(pil_format, settings.quality, picture))
+        notes = [*getattr(picture, "notes", []), *notes]
     except FileExistsError:
         return Outcome(item.source, item.output, "skipped", "output exists (written by "
                        "another process meanwhile; use --overwrite to replace it)",
@@ -487,6 +493,14 @@ def translate_items(
                 continue
             height, width = picture.pixels.shape[:2]
             state["pixels"] = height * width
+            if picture.animation is not None:  # every frame, then one animated file
+                flush(batch)
+                frames = [translator.translate(frame, settings.direction, settings.tile,
+                                               batch_size)
+                          for frame in picture.animation.frames]
+                writing.append(encoders.submit(write, frames, picture, item, fingerprint))
+                drain(False)
+                continue
             whole = translator.plan(height, width, settings.tile) is None
             if batch and (not whole or batch[0][1].pixels.shape != picture.pixels.shape
                           or (len(batch) + 1) * height * width > pixel_cap):
