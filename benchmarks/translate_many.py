@@ -8,9 +8,12 @@ Generates ``--files`` photo-like PNGs of ``--size``² (kept in ``--inputs``, def
 command ``cyclestudio translate MODEL DIR --out OUT --device cpu`` in a child process
 ``--rounds`` times, each into a fresh output folder. For each round it reports the wall
 time (process start to exit, model loading included), files per second, and the
-child's peak resident memory (``ru_maxrss`` from ``wait4``). ``--model demo`` is the
-shipped demo model (ResNet-6, width 16, trained at 64²); ``tiny`` is the tests' width-4
-ResNet with one block, where the per-file overhead is nearly all there is.
+child's CPU time and peak resident memory (``ru_maxrss`` from ``wait4``), its peak
+anonymous memory (what the work costs, without the ~500 MB of torch's mapped libraries),
+and its RSS at each tenth of the run (flat: memory does not grow with the files done).
+``--model demo`` is the shipped demo model (ResNet-6, width 16, trained at 64²);
+``tiny`` is the tests' width-4 ResNet with one block, where the per-file overhead is
+nearly all there is.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,18 +65,49 @@ def model_path(kind: str, work: Path) -> Path:
     return export_model(make_run(work / "run"), work / "tiny.csmodel")
 
 
-def one_round(model: Path, inputs: Path, out: Path, extra: list[str]) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS bytes, exit code) of one translate process."""
+def _rss(pid: int) -> tuple[int, int]:
+    """(resident, anonymous resident) bytes of a process now, from /proc (0, 0 if gone)."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "RssAnon"):
+                    values[key] = int(rest.split()[0]) * 1024
+    except OSError:
+        return 0, 0
+    return values.get("VmRSS", 0), values.get("RssAnon", 0)
+
+
+def one_round(model: Path, inputs: Path, out: Path, extra: list[str]) -> dict[str, float]:
+    """Wall and CPU seconds, peak RSS, peak anonymous RSS and RSS over time of one run."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "cyclestudio", "translate", str(model),
                              str(inputs), "--out", str(out), "--device", "cpu", *extra],
                             stdout=subprocess.DEVNULL, env=env)
+    samples: list[tuple[float, int, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            rss, anon = _rss(proc.pid)
+            if rss:
+                samples.append((time.perf_counter() - start, rss, anon))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss * 1024, proc.returncode
+    done.set()
+    sampler.join()
+    # RSS at each tenth of the run: flat means memory does not grow with the files done.
+    curve = [max((r for t, r, _ in samples if t <= seconds * k / 10), default=0)
+             for k in range(1, 11)]
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak": usage.ru_maxrss * 1024, "anon": max((a for _, _, a in samples), default=0),
+            "code": os.waitstatus_to_exitcode(status), "curve": curve}
 
 
 def main() -> int:
@@ -94,17 +129,23 @@ def main() -> int:
           f"{time.perf_counter() - start:.0f} s); model {args.model}; load "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     model = model_path(args.model, work)
-    rates, peaks = [], []
+    rates, cpus, peaks = [], [], []
     for r in range(args.rounds):
-        seconds, peak, code = one_round(model, inputs, work / "out", args.extra)
+        result = one_round(model, inputs, work / "out", args.extra)
         written = sum(1 for _ in (work / "out").rglob("*.png"))
+        seconds = result["seconds"]
         rates.append(args.files / seconds)
-        peaks.append(peak)
-        print(f"round {r + 1}: exit {code}, {written} written, {seconds:.1f} s, "
-              f"{args.files / seconds:.0f} files/s, peak RSS {peak / 2**20:.0f} MiB, load "
-              f"{os.getloadavg()[0]:.1f}", flush=True)
-    print(f"median {statistics.median(rates):.0f} files/s; peak RSS median "
-          f"{statistics.median(peaks) / 2**20:.0f} MiB, worst {max(peaks) / 2**20:.0f} MiB")
+        cpus.append(result["cpu"] / args.files * 1000)
+        peaks.append(result["peak"])
+        curve = " ".join(f"{v / 2**20:.0f}" for v in result["curve"])
+        print(f"round {r + 1}: exit {result['code']}, {written} written, {seconds:.1f} s, "
+              f"{args.files / seconds:.0f} files/s, CPU {cpus[-1]:.2f} ms/file, peak RSS "
+              f"{result['peak'] / 2**20:.0f} MiB (anonymous {result['anon'] / 2**20:.0f} MiB), "
+              f"load {os.getloadavg()[0]:.1f}\n  RSS by tenths of the run (MiB): {curve}",
+              flush=True)
+    print(f"median {statistics.median(rates):.0f} files/s, CPU {statistics.median(cpus):.2f} "
+          f"ms/file; peak RSS median {statistics.median(peaks) / 2**20:.0f} MiB, worst "
+          f"{max(peaks) / 2**20:.0f} MiB")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

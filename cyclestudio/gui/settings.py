@@ -28,6 +28,9 @@ class Settings:
     convert_folder: str = ""  # empty: the Convert page writes into the project's translated/
     theme: str = "system"
     demo_offered: bool = False
+    # The folder the Convert page was watching when the app closed (model, folder, out,
+    # direction, format, quality, overwrite): offered again at the next start.
+    watch: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def file(cls) -> Path:
@@ -46,6 +49,8 @@ class Settings:
         if settings.theme not in THEMES:
             settings.theme = "system"
         settings.recent_projects = [str(p) for p in settings.recent_projects][:MAX_RECENT]
+        if not isinstance(settings.watch, dict):
+            settings.watch = {}
         return settings
 
     def save(self) -> None:
