@@ -128,6 +128,21 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
+def disk_full_error(exc: BaseException) -> UserError | None:
+    """The UserError for ``exc`` if a full disk caused it (naming the file), else None."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, UserError) and cause.message.startswith("the disk is full"):
+            return cause
+        if isinstance(cause, OSError) and cause.errno in _DISK_FULL:
+            name = cause.filename
+            return disk_full(Path(os.fsdecode(name)) if name else Path.cwd() / "?")
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def disk_full(path: Path, needed: int | None = None) -> UserError:
     """The UserError for a write to ``path`` that found its disk full."""
     try:

@@ -30,9 +30,19 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that remembers its error, so a job run for the app can send it as an event."""
+
+    last_error: str | None = None
+
+    def error(self, message: str):  # type: ignore[override]
+        _Parser.last_error = message
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, every subcommand included."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cyclestudio",
         description="Unpaired image-to-image translation (CycleGAN). "
         "Run without arguments to open the app.",
@@ -108,7 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Read once when torch loads, so it must be set before any job imports torch.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:
+        # The app reads events only: a bad command line must reach it as one too.
+        if exit.code and "--events" in argv:
+            report(UserError(f"invalid command line: {_Parser.last_error or exit.code}",
+                             "see `cyclestudio <command> --help`"), events=True)
+        raise
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -122,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("cyclestudio: interrupted\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - the boundary of every job: say it, never hang
+        from cyclestudio.atomic import disk_full_error
+
+        full = disk_full_error(exc)
+        if full is not None:  # not a bug: say which disk, as for any user error
+            report(full, events)
+            return 2
         return report_internal(exc, events)
 
 

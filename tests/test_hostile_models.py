@@ -152,3 +152,12 @@ def test_jobs_without_events_say_what_is_wrong_in_one_line(model, tmp_path, caps
         err = capsys.readouterr().err
         assert err.startswith("cyclestudio: error: "), err
         assert "Traceback" not in err
+
+
+def test_a_bad_command_line_for_the_app_is_an_error_event_too(model, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["translate", str(model), str(tmp_path), "--out", str(tmp_path / "o"),
+              "--tile-size", "9", "--events"])
+    assert exited.value.code == 2
+    (error,) = events(capsys.readouterr().out)
+    assert error["event"] == "error" and "--tile-size" in error["message"]
