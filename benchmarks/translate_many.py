@@ -8,7 +8,7 @@ Generates ``--files`` photo-like PNGs of ``--size``² (kept in ``--inputs``, def
 command ``cyclestudio translate MODEL DIR --out OUT --device cpu`` in a child process
 ``--rounds`` times, each into a fresh output folder. For each round it reports the wall
 time (process start to exit, model loading included), files per second, and the
-child's CPU time and peak resident memory (``ru_maxrss`` from ``wait4``), its peak
+child's CPU time and peak resident memory (its VmHWM, sampled every 0.5 s), its peak
 anonymous memory (what the work costs, without the ~500 MB of torch's mapped libraries),
 and its RSS at each tenth of the run (flat: memory does not grow with the files done).
 ``--model demo`` is the shipped demo model (ResNet-6, width 16, trained at 64²);
@@ -65,18 +65,18 @@ def model_path(kind: str, work: Path) -> Path:
     return export_model(make_run(work / "run"), work / "tiny.csmodel")
 
 
-def _rss(pid: int) -> tuple[int, int]:
-    """(resident, anonymous resident) bytes of a process now, from /proc (0, 0 if gone)."""
+def _rss(pid: int) -> tuple[int, int, int]:
+    """(resident, anonymous resident, peak resident) bytes of a process now, from /proc."""
     values = {}
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
                 key, _, rest = line.partition(":")
-                if key in ("VmRSS", "RssAnon"):
+                if key in ("VmRSS", "RssAnon", "VmHWM"):
                     values[key] = int(rest.split()[0]) * 1024
     except OSError:
-        return 0, 0
-    return values.get("VmRSS", 0), values.get("RssAnon", 0)
+        return 0, 0, 0
+    return values.get("VmRSS", 0), values.get("RssAnon", 0), values.get("VmHWM", 0)
 
 
 def one_round(model: Path, inputs: Path, out: Path, extra: list[str]) -> dict[str, float]:
@@ -87,14 +87,14 @@ def one_round(model: Path, inputs: Path, out: Path, extra: list[str]) -> dict[st
     proc = subprocess.Popen([sys.executable, "-m", "cyclestudio", "translate", str(model),
                              str(inputs), "--out", str(out), "--device", "cpu", *extra],
                             stdout=subprocess.DEVNULL, env=env)
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, int]] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
-            rss, anon = _rss(proc.pid)
+            rss, anon, peak = _rss(proc.pid)
             if rss:
-                samples.append((time.perf_counter() - start, rss, anon))
+                samples.append((time.perf_counter() - start, rss, anon, peak))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -103,10 +103,14 @@ def one_round(model: Path, inputs: Path, out: Path, extra: list[str]) -> dict[st
     done.set()
     sampler.join()
     # RSS at each tenth of the run: flat means memory does not grow with the files done.
-    curve = [max((r for t, r, _ in samples if t <= seconds * k / 10), default=0)
+    curve = [max((r for t, r, _, _ in samples if t <= seconds * k / 10), default=0)
              for k in range(1, 11)]
+    # The process's own high-water mark (VmHWM). wait4's ru_maxrss is not used: it counts
+    # helpers the process forks (import torch runs `ldconfig -p` through vfork, whose
+    # child is charged the parent's whole RSS), ~100 MB more than the process ever held.
     return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-            "peak": usage.ru_maxrss * 1024, "anon": max((a for _, _, a in samples), default=0),
+            "peak": max((p for *_, p in samples), default=0),
+            "anon": max((a for _, _, a, _ in samples), default=0),
             "code": os.waitstatus_to_exitcode(status), "curve": curve}
 
 

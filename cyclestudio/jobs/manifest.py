@@ -94,10 +94,13 @@ def settings_key(direction: str, fmt: str, quality: int) -> str:
 class Manifest:
     """One output folder's manifest, for one model and one set of settings."""
 
-    def __init__(self, out_dir: Path, model: str, settings: str) -> None:
+    def __init__(self, out_dir: Path, model: str, settings: str, once: bool = False) -> None:
         self.out_dir = Path(out_dir).absolute()
         self.path = self.out_dir / NAME
         self.model, self.settings = model, settings
+        # once: each input is decided at most once (a batch), so an entry is dropped once
+        # read and new lines are not indexed: memory shrinks as the batch goes on.
+        self.once = once
         self._index: dict[str, int] = {}
         self._reader: IO[bytes] | None = None
         self._fd: int | None = None
@@ -143,7 +146,7 @@ class Manifest:
 
     def entry(self, source: Path) -> dict[str, Any] | None:
         """The latest line recorded for ``source``, or None."""
-        offset = self._index.get(_key(source))
+        offset = (self._index.pop if self.once else self._index.get)(_key(source), None)
         if offset is None:
             return None
         if self._reader is None:
@@ -233,7 +236,8 @@ class Manifest:
             end = os.lseek(fd, 0, os.SEEK_CUR)
         except OSError:
             return  # a full or read-only disk: the outputs stand; the record is a help
-        self._index[line["input"]] = end - len(data)
+        if not self.once:
+            self._index[line["input"]] = end - len(data)
 
     def _open_for_append(self) -> int | None:
         if self._fd is None:
