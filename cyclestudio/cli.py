@@ -31,9 +31,19 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that remembers its error, so a job run for the app can send it as an event."""
+
+    last_error: str | None = None
+
+    def error(self, message: str):  # type: ignore[override]
+        _Parser.last_error = message
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, every subcommand included."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cyclestudio",
         description="Unpaired image-to-image translation (CycleGAN). "
         "Run without arguments to open the app.",
@@ -109,18 +119,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Read once when torch loads, so it must be set before any job imports torch.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:
+        # The app reads events only: a bad command line must reach it as one too.
+        if exit.code and "--events" in argv:
+            report(UserError(f"invalid command line: {_Parser.last_error or exit.code}",
+                             "see `cyclestudio <command> --help`"), events=True)
+        raise
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    events = bool(getattr(args, "events", False))
     try:
         return int(args._run(args) or 0)
     except UserError as error:
-        report(error, bool(getattr(args, "events", False)))
+        report(error, events)
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("cyclestudio: interrupted\n")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the boundary of every job: say it, never hang
+        from cyclestudio.atomic import disk_full_error
+
+        full = disk_full_error(exc)
+        if full is not None:  # not a bug: say which disk, as for any user error
+            report(full, events)
+            return 2
+        return report_internal(exc, events)
+
+
+def report_internal(exc: Exception, events: bool) -> int:
+    """A failure nobody foresaw: an `error` event with the traceback, or the traceback and
+    one line for a person. Returns the exit code (1)."""
+    import traceback
+
+    text = traceback.format_exc()
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    memory = "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
+    kind = "out_of_memory" if memory else "internal"
+    hint = ("close other programs, or use smaller images or --tile" if memory else
+            "this is a bug in cyclestudio or in a plugin; the message and traceback say where")
+    if events:
+        line = {"event": "error", "schema": 1, "kind": kind, "message": message, "hint": hint,
+                "traceback": text}
+        try:
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass  # nobody reads our events any more
+    else:
+        sys.stderr.write(text)
+        sys.stderr.write(f"cyclestudio: error: {message}\n  hint: {hint}\n")
+    return 1
 
 
 if __name__ == "__main__":

@@ -245,11 +245,23 @@ TRANSLATE: tuple[Setting, ...] = (
     Setting("precision", str, "auto", "auto: bf16 on CUDA cards and CPUs that run it "
             "natively, else fp32", "translate", "speed", choices=PRECISIONS),
     Setting("compile", str, "auto", "torch.compile the generator: faster per image, ~30 s to "
-            "compile the first time; auto: on for CPU batches of 64 images or more",
+            "compile the first time; auto: on for CPU batches of 64 or more images of 256² "
+            "or larger",
             "translate", "speed", choices=COMPILE),
     Setting("batch_size", int, None, "images of equal size translated together", "translate",
             "speed", min=1, max=1024, metavar="N",
-            auto_text="1 on a CPU, where batching measured slower; 4 on a GPU"),
+            auto_text="on a CPU small images only (up to 256² pixels a batch: batching "
+            "larger ones measured slower); 4 on a GPU"),
+)
+
+
+# -- watching a folder (watch only) ---------------------------------------------------------
+WATCH: tuple[Setting, ...] = (
+    Setting("settle", float, None, "seconds a file must stay unchanged before it is read "
+            "where no close-after-write notification says it is complete (polling, network "
+            "folders, files there at the start); a writer's longer pauses stretch it",
+            "watch", "watching", min=0.1, max=3600, metavar="S",
+            auto_text="2 s; 5 s on a network folder"),
 )
 
 
@@ -300,6 +312,7 @@ def table(settings: Iterable[Setting]) -> dict[str, Setting]:
 
 TRAIN_BY_NAME = table(TRAIN)
 TRANSLATE_BY_NAME = table(TRANSLATE)
+WATCH_BY_NAME = table(WATCH)
 
 
 def default(name: str, settings: Mapping[str, Setting] = TRAIN_BY_NAME) -> Any:

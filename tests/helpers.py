@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,12 @@ def cli(*args: str, cwd: Path | None = None, input: str | None = None,
     )
 
 
+def visible(folder: Path, recursive: bool = False) -> list[Path]:
+    """The files a person sees in an output folder (not its hidden manifest), sorted."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if not p.name.startswith("."))
+
+
 def events(stdout: str) -> list[dict]:
     """Parse a job's JSON-lines stdout."""
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
@@ -66,3 +73,37 @@ def package_modules(folder: Path, package: str) -> list[str]:
             parts = parts[:-1]
         names.append(".".join((package, *parts)))
     return sorted(names)
+
+
+class Watch:
+    """A `cyclestudio watch ... --events` process and the events it has sent."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cyclestudio", "watch", *args, "--events"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.seen = []
+
+    def until(self, predicate, timeout=90):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            event = json.loads(line)
+            self.seen.append(event)
+            if predicate(event):
+                return event
+        raise AssertionError(f"not seen; got {self.seen}; stderr: {self.proc.stderr.read()}")
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self):
+        self.send("stop")
+        stopped = self.until(lambda e: e["event"] == "stopped")
+        assert self.proc.wait(30) == 0
+        return stopped

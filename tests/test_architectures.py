@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import cli, make_domain
+from helpers import cli, make_domain, visible
 from PIL import Image
 from torch.nn import functional as F  # noqa: N812
 
@@ -179,5 +179,5 @@ def test_the_new_architectures_train_export_and_translate(tmp_path):
     Image.new("RGB", (50, 38), (200, 80, 40)).save(tmp_path / "photo.png")
     out = cli("translate", str(model), str(tmp_path / "photo.png"), "--out", str(tmp_path / "t"))
     assert out.returncode == 0, out.stderr
-    (made,) = (tmp_path / "t").iterdir()
+    (made,) = visible(tmp_path / "t")
     assert Image.open(made).size == (50, 38)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import cli, make_domain
+from helpers import cli, make_domain, visible
 from PIL import Image
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -81,7 +81,7 @@ def test_the_example_trains_and_its_model_file_translates(installed, tmp_path, m
     Image.new("RGB", (45, 30), (40, 90, 200)).save(tmp_path / "in.png")
     out = cli("translate", str(model), str(tmp_path / "in.png"), "--out", str(tmp_path / "t"))
     assert out.returncode == 0, out.stderr
-    assert Image.open(next((tmp_path / "t").iterdir())).size == (45, 30)
+    assert Image.open(visible(tmp_path / "t")[0]).size == (45, 30)
 
     # Without the package, the model file names what is missing.
     monkeypatch.delenv("PYTHONPATH")

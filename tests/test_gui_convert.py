@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import visible
 from PIL import Image
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -87,7 +88,7 @@ def test_dropped_images_are_translated_listed_and_previewed_and_a_bad_one_says_w
     assert window.notifications[-1] == ("Conversion finished",
                                         "3 translated, 0 skipped, 1 failed")
 
-    outputs = sorted(p.name for p in out.iterdir())
+    outputs = [p.name for p in visible(out)]
     assert outputs == ["photo_0_horse.png", "photo_1_horse.png", "photo_2_horse.png"]
     with Image.open(out / "photo_1_horse.png") as im:
         assert im.size == (33, 47)
@@ -189,7 +190,7 @@ def test_images_dropped_during_a_conversion_are_converted_next(window, qtbot, tm
     assert page.pending == [second] and "1 waiting" in page.status.text()
     qtbot.waitUntil(lambda: len(ends) == 2, timeout=120000)
     assert ends == ["1 translated, 0 skipped, 0 failed"] * 2
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first_zebra.png",
+    assert [p.name for p in visible(tmp_path / "out")] == ["first_zebra.png",
                                                                    "second_zebra.png"]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import visible
 from model_helpers import make_run
 from PIL import Image, ImageCms
 
@@ -82,7 +83,7 @@ def test_greyscale_palette_cmyk_and_16_bit_inputs_translate(model, tmp_path):
     Image.fromarray(deep).save(src / "deep.tif")
     Image.fromarray(noise(33, 21, 1)).convert("1").save(src / "bilevel.png")
     assert translate(model, str(src), "--out", str(tmp_path / "out")) == 0
-    outs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    outs = [p.name for p in visible(tmp_path / "out")]
     assert outs == ["bilevel_zebra.png", "deep_zebra.png", "deep_zebra.tif", "grey_zebra.png",
                     "palette_t_zebra.png", "palette_zebra.png", "print_zebra.jpg",
                     "print_zebra.tif"]
@@ -212,7 +213,7 @@ def test_a_translation_whose_app_has_gone_stops_and_leaves_only_whole_files(mode
         job.kill()
         job.stdin.close()
         job.stderr.close()
-    written = sorted(out.rglob("*"))
+    written = visible(out, recursive=True)
     assert 1 <= len(written) < count, "it went on translating for nobody"
     assert not [p for p in written if p.name.endswith(".tmp") or p.name.startswith(".")]
     for path in written:
@@ -224,7 +225,10 @@ def test_a_translation_whose_app_has_gone_stops_and_leaves_only_whole_files(mode
 def test_inputs_are_never_overwritten_and_outputs_only_when_asked(model, tmp_path, capsys):
     Image.fromarray(noise(16, 16)).save(tmp_path / "cat.png")
     before = (tmp_path / "cat.png").read_bytes()
-    assert translate(model, str(tmp_path), "--out", str(tmp_path), "--suffix", "") == 0
+    assert translate(model, str(tmp_path), "--out", str(tmp_path), "--suffix", "") == 2
+    assert "is the input folder itself" in capsys.readouterr().err
+    assert translate(model, str(tmp_path / "cat.png"), "--out", str(tmp_path),
+                     "--suffix", "") == 0
     assert (tmp_path / "cat.png").read_bytes() == before
     assert "would overwrite an input" in capsys.readouterr().out
     out = tmp_path / "out"
@@ -261,7 +265,7 @@ def test_icc_profile_and_exif_are_kept(model, tmp_path):
         out = tmp_path / fmt
         assert translate(model, str(tmp_path / "shot.jpg"), "--out", str(out),
                          "--format", fmt) == 0
-        (written,) = out.iterdir()
+        (written,) = visible(out)
         with Image.open(written) as im:
             assert im.info.get("icc_profile") == icc, fmt
             assert im.getexif().get(0x010F) == "ACME Camera", fmt
@@ -354,7 +358,7 @@ def test_stop_between_files_ends_with_a_stopped_event(model, tmp_path, monkeypat
     assert lines[-1]["event"] == "stopped" and "finished" not in [e["event"] for e in lines]
     files = [e for e in lines if e["event"] == "file"]
     assert lines[-1]["done"] == len(files) < 6
-    assert lines[-1]["translated"] == len(files) == len(list(out.iterdir()))
+    assert lines[-1]["translated"] == len(files) == len(visible(out))
 
 
 def test_running_out_of_memory_retries_with_smaller_tiles(model, monkeypatch):

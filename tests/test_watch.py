@@ -1,6 +1,5 @@
 """A watched folder: images already there and images that arrive later are translated."""
 
-import json
 import os
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import Watch, visible
 from model_helpers import make_run
 from PIL import Image
 
@@ -15,38 +15,6 @@ from PIL import Image
 def _image(path, size=(45, 30), seed=0):
     rng = np.random.default_rng(seed)
     Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype("uint8")).save(path)
-
-
-class Watch:
-    def __init__(self, *args):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cyclestudio", "watch", *args, "--events"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.seen = []
-
-    def until(self, predicate, timeout=90):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            event = json.loads(line)
-            self.seen.append(event)
-            if predicate(event):
-                return event
-        raise AssertionError(f"not seen; got {self.seen}; stderr: {self.proc.stderr.read()}")
-
-    def send(self, command):
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self):
-        self.send("stop")
-        stopped = self.until(lambda e: e["event"] == "stopped")
-        assert self.proc.wait(30) == 0
-        return stopped
 
 
 @pytest.mark.parametrize("poll", [False, True])
@@ -79,7 +47,8 @@ def test_images_dropped_into_a_watched_folder_are_translated(tmp_path, poll):
         assert (stopped["translated"], stopped["failed"]) == (2, 1)
     finally:
         watch.proc.kill()
-    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
+    assert not list(out.rglob("*.tmp"))
+    assert [p.name for p in out.rglob(".*")] == [".cyclestudio-manifest.jsonl"]
 
 
 def test_a_restarted_watch_skips_what_it_already_translated(tmp_path):
@@ -126,8 +95,9 @@ def test_pause_and_stop_from_the_app_act_in_the_middle_of_a_batch(tmp_path):
     assert before_pause < count
     assert len(while_paused) <= 1  # at most the file already in hand is written
     assert 1 <= stopped["translated"] < count
-    written = sorted(out.rglob("*"))
+    written = visible(out, recursive=True)
     assert len(written) == stopped["translated"]
+    assert not list(out.rglob("*.tmp"))
     assert not [p for p in written if p.name.endswith(".tmp") or p.name.startswith(".")]
 
 

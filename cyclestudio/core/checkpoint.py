@@ -54,7 +54,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write to a temp file in the same folder, fsync, then rename over ``path``.
 
     A crash or kill at any moment leaves either the old checkpoint or the new one,
-    never a half-written file.
+    never a half-written file; a full disk is a UserError saying where and how much.
     """
     state = {
         "format": FORMAT,
@@ -62,8 +62,19 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         "cyclestudio_version": __version__,
         **state,
     }
-    with atomic_write(Path(path)) as f:
+    with atomic_write(Path(path), needed=tensor_bytes(state)) as f:
         torch.save(state, f)
+
+
+def tensor_bytes(value: Any) -> int:
+    """Roughly what ``torch.save`` of ``value`` takes on disk: its tensors' bytes."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from cyclestudio.core.animation import Animation, is_animated, read_animation
 from cyclestudio.core.imagescan import MAX_PIXELS, why_unreadable
 
 # PIL format name and file extension for each --format choice.
@@ -50,6 +51,8 @@ class Picture:
     bits: int  # 8 or 16
     icc: bytes | None  # kept only when its colour space matches the output's
     exif: bytes | None  # orientation reset to upright
+    animation: Animation | None = None  # every frame, when the input is animated
+    notes: list[str] = field(default_factory=list)  # what the output cannot keep
 
 
 def _icc_space(icc: bytes) -> str | None:
@@ -114,19 +117,31 @@ def load_rgb(path: Path, at_least: int | None = None) -> Image.Image:
         return to_rgb(im, icc)
 
 
-def read_picture(path: Path, channels: int = 3) -> Picture:
-    """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be."""
+def read_picture(path: Path, channels: int = 3, data: bytes | None = None) -> Picture:
+    """Decode ``path`` upright for a ``channels``-channel model; BadImage if it cannot be.
+
+    ``data``: the file's bytes, already read (decoded from memory instead of the path).
+    """
     try:
-        if path.stat().st_size == 0:
+        if (len(data) if data is not None else path.stat().st_size) == 0:
             raise BadImage("empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(io.BytesIO(data) if data is not None else path) as opened:
                 width, height = opened.size
                 if width * height > MAX_PIXELS:
                     raise BadImage(f"too large ({width}×{height}, over "
                                    f"{MAX_PIXELS // 1_000_000} megapixels)")
                 opened.load()
+                animation, notes = None, []
+                if is_animated(opened):
+                    try:
+                        animation = read_animation(opened, channels, MAX_PIXELS)
+                    except ValueError as exc:
+                        raise BadImage(f"too large ({exc})") from None
+                elif getattr(opened, "n_frames", 1) > 1 and opened.format == "TIFF":
+                    notes.append(f"only the first of {opened.n_frames} TIFF pages was "
+                                 "translated")
                 im = ImageOps.exif_transpose(opened) or opened
                 icc = opened.info.get("icc_profile") or None
                 exif = _upright_exif(im)
@@ -139,7 +154,9 @@ def read_picture(path: Path, channels: int = 3) -> Picture:
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
         reason = why_unreadable(path) or f"cannot decode: {type(exc).__name__}: {exc}"
         raise BadImage(reason) from None
-    return _to_picture(im, icc, exif, channels)
+    picture = _to_picture(im, icc, exif, channels)
+    picture.animation, picture.notes = animation, notes
+    return picture
 
 
 def _upright_exif(im: Image.Image) -> bytes | None:
@@ -255,9 +272,12 @@ def save_kwargs(pil_format: str, quality: int, picture: Picture) -> dict[str, ob
 
 
 def write_image_atomic(image: Image.Image, path: Path, pil_format: str,
-                       **kwargs: object) -> None:
-    """Encode to a hidden temp file beside ``path``, fsync, then rename into place."""
+                       exclusive: bool = False, **kwargs: object) -> None:
+    """Encode to a hidden temp file beside ``path``, fsync, then rename into place.
+
+    ``exclusive``: never replace an existing ``path`` (FileExistsError instead).
+    """
     from cyclestudio.atomic import atomic_write
 
-    with atomic_write(path) as f:
+    with atomic_write(path, exclusive=exclusive) as f:
         image.save(f, format=pil_format, **kwargs)

@@ -6,8 +6,9 @@ for translation) and writing them back is core/imagecodec.py.
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,18 +44,64 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: Path, recursive: bool = True) -> list[Path]:
-    """Image files in ``folder`` (and its subfolders), sorted by path."""
-    if recursive:
-        found = [
-            Path(root) / f
-            for root, dirs, files in os.walk(folder)
-            for f in files
-            if not any(part.startswith(".") for part in Path(root).relative_to(folder).parts)
-        ]
-    else:
-        found = [p for p in folder.iterdir() if p.is_file()]
-    return sorted(p for p in found if is_image_name(p))
+def list_images(folder: Path, recursive: bool = True,
+                exclude: Iterable[Path] = ()) -> list[Path]:
+    """Image files in ``folder`` (and its subfolders), sorted by path.
+
+    Hidden folders, folders in ``exclude`` (an output folder inside the input) and
+    symbolic links to folders are not entered; a link that loops or points nowhere is
+    listed like any file, so that reading it says why it cannot be used.
+    """
+    return list(iter_images(folder, recursive, exclude))
+
+
+def iter_images(folder: Path, recursive: bool = True,
+                exclude: Iterable[Path] = ()) -> Iterator[Path]:
+    """:func:`list_images` one file at a time, in the same order, holding one folder's
+    listing at a time (a tree of a million files costs no more than its largest folder)."""
+    skip = {key for key in (_folder_key(Path(e)) for e in exclude) if key is not None}
+    yield from _walk(Path(folder), recursive, skip)
+
+
+def _folder_key(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a folder: the same folder whatever path, link or case names it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _walk(folder: Path, recursive: bool, skip: set[tuple[int, int]]) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if recursive and not entry.name.startswith("."):
+                st = entry.stat(follow_symlinks=False)
+                if (st.st_dev, st.st_ino) not in skip:
+                    yield from _walk(Path(entry.path), recursive, skip)
+            continue
+        path = Path(entry.path)
+        if not is_image_name(path):
+            continue
+        if entry.is_symlink() and _links_to_folder(entry.path):
+            continue  # never entered, as os.walk never entered one
+        yield path
+
+
+def _links_to_folder(path: str) -> bool:
+    try:
+        return os.path.isdir(path)
+    except OSError:
+        return False
 
 
 def why_unreadable(path: Path) -> str | None:
@@ -71,14 +118,36 @@ def why_unreadable(path: Path) -> str | None:
     except Image.DecompressionBombError:
         return f"too large (over {MAX_PIXELS // 1_000_000} megapixels)"
     except FileNotFoundError:
-        return "file not found"
+        return link_problem(path) or "file not found"
     except Image.UnidentifiedImageError:
         return "not an image PIL can read"
     except (OSError, SyntaxError, ValueError) as exc:
+        link = link_problem(path)
+        if link:
+            return link
         text = str(exc) or type(exc).__name__
         if "truncated" in text.lower():
             return "truncated (the file ends early)"
         return f"cannot decode: {text}"
+    return None
+
+
+def link_problem(path: Path) -> str | None:
+    """Why a symbolic link cannot be read (it loops, or points nowhere), else None."""
+    try:
+        if not os.path.islink(path):
+            return None
+        target = os.readlink(path)
+    except OSError:
+        return None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops back on itself"
+        if exc.errno == errno.ENOENT:
+            return f"a symbolic link to {target!r}, which does not exist"
+        return None
     return None
 
 

@@ -49,47 +49,71 @@ class ModelInfo:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], source: Path) -> ModelInfo:
-        """Read the header object, refusing foreign or newer files."""
-        if data.get("format") != FORMAT:
-            raise UserError(f"{source} is not a cyclestudio model file",
+    def from_json(cls, data: Any, source: Path) -> ModelInfo:
+        """Read the header object, refusing foreign, newer or malformed ones."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise UserError(f"{source} is not a cyclestudio model file (its header is not one)",
                             "give a .csmodel file, a run folder or a checkpoint")
-        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        version = data.get("format_version", 0)
+        if not _is_int(version):
+            raise UserError(f"{source} has a damaged header (format_version {version!r})",
+                            "export the model again from its run")
+        if version > FORMAT_VERSION:
             raise UserError(
                 f"{source} was written by a newer cyclestudio "
                 f"({data.get('cyclestudio_version', '?')})",
                 "update cyclestudio to use this model",
             )
-        try:
-            return cls(
-                generator=str(data["generator"]),
-                options=dict(data.get("options") or {}),
-                size=int(data.get("size", 256)),
-                a_name=str(data.get("a_name", "A")),
-                b_name=str(data.get("b_name", "B")),
-                channels=int(data.get("channels", 3)),
-                iteration=int(data.get("iteration", 0)),
-                cyclestudio_version=str(data.get("cyclestudio_version", "?")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{source} has a damaged header ({exc})",
-                            "export the model again from its run") from None
+        return cls._checked(data, source)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], iteration: int, version: str) -> ModelInfo:
+    def _checked(cls, data: dict[str, Any], source: Path) -> ModelInfo:
+        """The fields of a header or config, each of the type and range it must have."""
+        problem = None
+        generator, options = data.get("generator"), data.get("options", {})
+        size, channels = data.get("size", 256), data.get("channels", 3)
+        iteration = data.get("iteration", 0)
+        names = data.get("a_name", "A"), data.get("b_name", "B")
+        if not isinstance(generator, str) or not generator:
+            problem = f"generator {generator!r}"
+        elif not isinstance(options, dict) or not all(
+                isinstance(k, str) and isinstance(v, int | float | str | bool)
+                for k, v in options.items()):
+            problem = f"generator options {options!r}"[:200]
+        elif not _is_int(size) or not 1 <= size <= 1 << 16:
+            problem = f"size {size!r}"
+        elif channels not in (1, 3) or not _is_int(channels):
+            problem = f"channels {channels!r}"
+        elif not _is_int(iteration) or iteration < 0:
+            problem = f"iteration {iteration!r}"
+        elif not all(isinstance(n, str) for n in names):
+            problem = f"domain names {names!r}"
+        if problem is not None:
+            raise UserError(f"{source} has a damaged header ({problem})",
+                            "export the model again from its run")
+        return cls(generator=generator, options=dict(options), size=size, a_name=names[0],
+                   b_name=names[1], channels=channels, iteration=iteration,
+                   cyclestudio_version=str(data.get("cyclestudio_version", "?")))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], iteration: int, version: str,
+                    source: Path | None = None) -> ModelInfo:
         """The info a checkpoint's config.json implies."""
         data = config.get("data", {})
         gen = config.get("generator", {})
-        return cls(
-            generator=str(gen.get("name", "")),
-            options=dict(gen.get("options") or {}),
-            size=int(data.get("size", 256)),
-            a_name=str(data.get("a_name", "A")),
-            b_name=str(data.get("b_name", "B")),
-            channels=int(data.get("channels", 3)),
-            iteration=int(iteration),
-            cyclestudio_version=version,
-        )
+        if not isinstance(data, dict) or not isinstance(gen, dict):
+            raise UserError(f"{source or 'the checkpoint'} has a damaged configuration",
+                            "use an earlier checkpoint")
+        return cls._checked({
+            "generator": gen.get("name", ""), "options": gen.get("options") or {},
+            "size": data.get("size", 256), "a_name": data.get("a_name", "A"),
+            "b_name": data.get("b_name", "B"), "channels": data.get("channels", 3),
+            "iteration": iteration, "cyclestudio_version": version,
+        }, source or Path("checkpoint"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -126,12 +150,15 @@ def _info_from_checkpoint(state: dict[str, Any], source: Path) -> ModelInfo:
     if not isinstance(config, dict) or "generator" not in config:
         raise UserError(f"{source} has no configuration in its checkpoint",
                         "the checkpoint is damaged; use an earlier one")
-    return ModelInfo.from_config(config, int(state.get("iteration", 0)),
-                                 str(state.get("cyclestudio_version", __version__)))
+    iteration = state.get("iteration", 0)
+    return ModelInfo.from_config(config, iteration if _is_int(iteration) else -1,
+                                 str(state.get("cyclestudio_version", __version__)), source)
 
 
 def _generator_weights(state: dict[str, Any], source: Path) -> dict[str, dict[str, torch.Tensor]]:
     nets = state.get("nets") or {}
+    if not isinstance(nets, dict):
+        raise UserError(f"{source} holds no generator weights", "the checkpoint is damaged")
     missing = [n for n in NETS if n not in nets]
     if missing:
         raise UserError(f"{source} holds no {missing[0]} weights", "the checkpoint is damaged")
@@ -198,7 +225,12 @@ def _read_model_file(
             if header is None:
                 raise UserError(f"{path} is not a cyclestudio model file",
                                 "it has no cyclestudio description in its header")
-            info = ModelInfo.from_json(json.loads(header), path)
+            try:
+                data = json.loads(header)
+            except ValueError:
+                raise UserError(f"{path} has a damaged header (not JSON)",
+                                "export the model again from its run") from None
+            info = ModelInfo.from_json(data, path)
             weights: dict[str, dict[str, torch.Tensor]] = {n: {} for n in NETS}
             if load_tensors:
                 for key in f.keys():
@@ -217,6 +249,7 @@ def _read_model_file(
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     """Rebuild both generators from a model file, a run folder or a checkpoint."""
+    from cyclestudio.core.model_checks import check_weights
     from cyclestudio.core.networks import build_generator
     from cyclestudio.plugins.discovery import registry
 
@@ -239,6 +272,8 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
             ) from None
     arch = reg.generator(info.generator)
     options = arch.resolve_options(info.options)
+    # Before building anything: the header's network must be exactly the file's tensors.
+    check_weights(path, info.generator, options, info.channels, weights, reg)
     nets: dict[str, nn.Module] = {}
     for name in NETS:
         net = build_generator(info.generator, options, info.channels, info.channels, reg)

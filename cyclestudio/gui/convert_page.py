@@ -5,7 +5,12 @@ Dropping files or folders on the page (or picking them) runs
 through JobRunner, so the window stays torch-free and a crash in the translator takes
 nothing else with it. Inputs dropped while a job runs wait for it and go next.
 "Watch a folder" runs ``cyclestudio watch MODEL --in DIR --out OUT ... --events`` the
-same way: each image that lands in DIR is translated and listed until it is turned off.
+same way: each image that lands in DIR is translated and listed until it is turned off,
+with counters of the files done, failed and waiting. A watch that was on when the app
+closed is offered again at the next start.
+
+Selecting a row shows that file: a translated one in the split before/after view, a
+failed one with its reason; "Show in folder" opens the file manager on it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -33,6 +39,7 @@ from cyclestudio import options, protocol
 from cyclestudio.core.imagescan import is_image_name
 from cyclestudio.gui.before_after import BeforeAfter
 from cyclestudio.gui.drop_target import DropArea, pick_folder, pick_images
+from cyclestudio.gui.file_manager import show_in_folder
 from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.model_list import ModelChooser
 from cyclestudio.gui.results_table import Result, ResultsModel, ResultsTable, result_from_event
@@ -55,6 +62,8 @@ class ConvertPage(QWidget):
         self.out_dir: Path | None = None
         self.stopping = False
         self.mode = "convert"  # or "watch": what the runner is running
+        self.follow = True  # the preview follows the newest file until a row is selected
+        self.watch_counts: dict[str, int] = {}
         self.runner = JobRunner(self)
         self.runner.events.connect(self._events)
         self.runner.ended.connect(self._ended)
@@ -99,7 +108,7 @@ class ConvertPage(QWidget):
         self.watch.toggled.connect(self._watch_toggled)
         self.watch_folder = QLineEdit()
         self.watch_folder.setPlaceholderText("a folder to watch")
-        browse_watch = QPushButton("Choose…")
+        browse_watch = self.browse_watch = QPushButton("Choose…")
         browse_watch.clicked.connect(self._browse_watch)
         self.watch_row = QWidget()
         watch_layout = QHBoxLayout(self.watch_row)
@@ -127,25 +136,49 @@ class ConvertPage(QWidget):
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.bar, 1)
         progress_row.addWidget(self.stop_button)
+        self.counters = QLabel()
+        self.counters.setTextFormat(Qt.TextFormat.RichText)
+        self.counters.hide()
         self.results = ResultsModel(self)
         self.table = ResultsTable(self.results)
+        self.table.selectionModel().currentRowChanged.connect(self._row_selected)
         self.preview = BeforeAfter()
+        self.detail = QLabel("Select a file to see it here.")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.show_button = QPushButton("Show in folder")
+        self.show_button.setToolTip("Open the file manager on the selected file (a failed "
+                                    "file's input, a translated file's output)")
+        self.show_button.clicked.connect(self.show_selected)
+        self.show_button.setEnabled(False)
+        detail_row = QHBoxLayout()
+        detail_row.setContentsMargins(0, 0, 0, 0)
+        detail_row.addWidget(self.detail, 1)
+        detail_row.addWidget(self.show_button)
+        results_box = QWidget()
+        results_layout = QVBoxLayout(results_box)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addWidget(self.table, 1)
+        results_layout.addLayout(detail_row)
+        self.resume_banner = self._resume_banner()
 
         # Left: what to do and where it stands; the drop area takes the spare height,
         # a big target. Right: the last image before/after above the per-file results.
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<h2>Convert</h2>"))
+        left_layout.addWidget(self.resume_banner)
         left_layout.addWidget(self.setup)
         left_layout.addWidget(self.watch_row)
         left_layout.addWidget(self.drop_area, 1)
+        left_layout.addWidget(self.counters)
         left_layout.addLayout(progress_row)
         left_layout.addWidget(self.status)
         left_layout.addWidget(self.output_link)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.preview)
-        right.addWidget(self.table)
-        right.setSizes([380, 420])
+        right.addWidget(results_box)
+        right.setSizes([480, 320])
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -157,6 +190,7 @@ class ConvertPage(QWidget):
         self._format_chosen(0)
         self.refresh_models()
         self._update_buttons()
+        self._offer_resume()
 
     # -- models, directions, output ---------------------------------------------------------
     def set_project(self, project: Project | None) -> None:
@@ -286,6 +320,11 @@ class ConvertPage(QWidget):
         self.mode = mode
         self.results.clear()
         self.preview.clear()
+        self.follow = True
+        self.watch_counts = {}
+        self.counters.setVisible(mode == "watch")
+        self._show_counters()
+        self._show_detail(None)
         self.stopping = False
         self.out_dir = Path(args[args.index("--out") + 1])
         self.output_link.setText(
@@ -299,6 +338,7 @@ class ConvertPage(QWidget):
     def _watch_toggled(self, on: bool) -> None:
         if not on:
             if self.mode == "watch":
+                self.forget_watch()  # turned off on purpose: not offered again
                 self.stop()
             return
         folder = Path(self.watch_folder.text().strip()).expanduser()
@@ -316,9 +356,12 @@ class ConvertPage(QWidget):
             self.watch.blockSignals(False)
             return
         self._start("watch", self.watch_arguments(folder), f"Starting to watch {folder}…")
+        self._remember_watch(folder)
 
     def stop(self) -> None:
         """Stop after the current image; waiting inputs are dropped."""
+        if self.mode == "watch":
+            self.forget_watch()  # stopped on purpose (a closing window uses shutdown())
         if self.runner.running():
             self.pending.clear()
             self.stopping = True
@@ -350,6 +393,9 @@ class ConvertPage(QWidget):
                 results.append(result_from_event(e))
             elif kind == "progress":
                 progress = e
+                if self.mode == "watch":
+                    self.watch_counts = {k: int(e.get(k) or 0) for k in (
+                        "translated", "skipped", "failed", "waiting")}
             elif kind == "started" and self.mode == "watch":
                 self.status.setText(f"Watching {e.get('watching', '')} on "
                                     f"{e.get('device', '?')}: new images are translated "
@@ -367,10 +413,11 @@ class ConvertPage(QWidget):
             self.table.scrollToBottom()
         last = next((r for r in reversed(results) if r.status == "translated" and r.output),
                     None)
-        if last is not None:
+        if last is not None and self.follow:
             self.preview.request(last.input, str(last.output))
         if progress is not None:
             self._show_progress(progress)
+            self._show_counters()
 
     def _show_progress(self, e: dict[str, Any]) -> None:
         done, total = int(e.get("done") or 0), int(e.get("total") or 0)
@@ -393,6 +440,10 @@ class ConvertPage(QWidget):
 
     def _ended(self, exit_code: int, crashed: bool, event: dict[str, Any] | None) -> None:
         kind = (event or {}).get("event")
+        if self.mode == "watch" and kind == "stopped":
+            self.watch_counts = {k: int((event or {}).get(k) or 0) for k in (
+                "translated", "skipped", "failed", "waiting")}
+            self._show_counters()
         counts = self.results.counts()
         summary = (f"{counts['translated']} translated, {counts['skipped']} skipped, "
                    f"{counts['failed']} failed")
@@ -423,7 +474,10 @@ class ConvertPage(QWidget):
             self.watch.setChecked(False)
             self.watch.blockSignals(False)
         problem = next((i for i, r in enumerate(self.results.results)
-                        if r.status != "translated"), None)
+                        if r.status == "failed"), None)
+        if problem is None:
+            problem = next((i for i, r in enumerate(self.results.results)
+                            if r.status != "translated"), None)
         if problem is not None:  # show the first file that needs attention
             self.table.selectRow(problem)
             self.table.scrollTo(self.results.index(problem, 0))
@@ -432,6 +486,115 @@ class ConvertPage(QWidget):
         self._update_buttons()
         if start_next:
             self._start_next()
+
+    # -- the selected file --------------------------------------------------------------
+    def _row_selected(self, current, _previous=None) -> None:
+        if not current.isValid() or current.row() >= len(self.results.results):
+            self._show_detail(None)
+            return
+        r = self.results.results[current.row()]
+        self._show_detail(r)
+        if r.status == "translated" and r.output:
+            self.follow = False  # the user chose a file: stay on it
+            self.preview.request(r.input, str(r.output))
+
+    def _show_detail(self, r: Result | None) -> None:
+        self.show_button.setEnabled(r is not None)
+        if r is None:
+            self.detail.setText("Select a file to see it here.")
+            return
+        name = Path(r.input).name
+        if r.status == "translated":
+            text = f"{name} → {r.output}" + (f" ({r.reason})" if r.reason else "")
+        else:
+            colour = "#d33" if r.status == "failed" else "#c08a00"
+            text = f"<b style='color:{colour}'>{name} {r.status}:</b> {r.reason or ''}"
+            if r.moved_to:
+                text += f"<br>moved to {r.moved_to}"
+        self.detail.setText(text)
+
+    def show_selected(self) -> str:
+        """Open the file manager on the selected file; how it was shown ("" if not)."""
+        r = self.table.selected()
+        return show_in_folder(Path(r.location())) if r is not None else ""
+
+    def _show_counters(self) -> None:
+        c = self.watch_counts
+        parts = [f"<b style='font-size:15pt'>{c.get('translated', 0):,}</b> done",
+                 f"<b style='font-size:15pt; color:{'#d33' if c.get('failed') else 'gray'}'>"
+                 f"{c.get('failed', 0):,}</b> failed",
+                 f"<b style='font-size:15pt'>{c.get('waiting', 0):,}</b> waiting"]
+        if c.get("skipped"):
+            parts.append(f"<span style='color:gray'>({c['skipped']:,} skipped)</span>")
+        self.counters.setText("&nbsp;&nbsp;&nbsp;".join(parts))
+
+    # -- a watch that outlives the app -------------------------------------------------------
+    def _resume_banner(self) -> QFrame:
+        banner = QFrame()
+        banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.resume_text = QLabel()
+        self.resume_text.setWordWrap(True)
+        self.resume_button = QPushButton("Resume watching")
+        self.resume_button.clicked.connect(self.resume_watch)
+        forget = QPushButton("Forget it")
+        forget.clicked.connect(self.forget_watch)
+        layout = QHBoxLayout(banner)
+        layout.addWidget(self.resume_text, 1)
+        layout.addWidget(self.resume_button)
+        layout.addWidget(forget)
+        banner.hide()
+        return banner
+
+    def _remember_watch(self, folder: Path) -> None:
+        self.settings.watch = {
+            "model": str(self.model_path()), "folder": str(folder),
+            "out": self.output.text().strip() or str(self.default_output()),
+            "direction": str(self.direction.currentData() or "a2b"),
+            "format": str(self.format.currentData()), "quality": self.quality.value(),
+            "overwrite": self.overwrite.isChecked()}
+        self._save_settings()
+
+    def forget_watch(self) -> None:
+        """Do not offer the remembered watch again."""
+        self.resume_banner.hide()
+        if self.settings.watch:
+            self.settings.watch = {}
+            self._save_settings()
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError:
+            pass  # remembered for this session only
+
+    def _offer_resume(self) -> None:
+        w = self.settings.watch
+        if not w:
+            return
+        folder, model = Path(str(w.get("folder", ""))), Path(str(w.get("model", "")))
+        problem = ("the folder is gone" if not folder.is_dir() else
+                   "the model is gone" if not model.exists() else "")
+        self.resume_text.setText(
+            f"When cyclestudio closed it was watching <b>{folder}</b> (translations into "
+            f"{w.get('out', '?')})." + (f" It cannot resume: {problem}." if problem else ""))
+        self.resume_button.setEnabled(not problem)
+        self.resume_banner.show()
+
+    def resume_watch(self) -> None:
+        """Watch the remembered folder again, with the settings it had."""
+        w = self.settings.watch
+        if not w or self.runner.running():
+            return
+        self.resume_banner.hide()
+        self.choose_model(Path(str(w["model"])))
+        self.output.setText(str(w.get("out", "")))
+        index = self.direction.findData(w.get("direction", "a2b"))
+        self.direction.setCurrentIndex(max(index, 0))
+        self.format.setCurrentIndex(max(self.format.findData(w.get("format", "same")), 0))
+        self.quality.setValue(int(w.get("quality", self.quality.value())))
+        self.overwrite.setChecked(bool(w.get("overwrite", False)))
+        self.watch_folder.setText(str(w["folder"]))
+        self.watch.setChecked(True)
 
     def shown_preview(self) -> tuple[str, str] | None:
         """The (before, after) captions on screen; None before the first translation."""
@@ -444,6 +607,7 @@ class ConvertPage(QWidget):
         self.setup.setEnabled(not busy)
         self.watch.setEnabled((not busy or watching) and not self.stopping)
         self.watch_folder.setEnabled(not busy)
+        self.browse_watch.setEnabled(not busy)
         self.drop_area.setEnabled(self.model_path() is not None and not watching)
         self.drop_area.label.setText(
             "Watching a folder: images put there are translated as they arrive"

@@ -1,4 +1,5 @@
-"""The per-file results of a conversion or a watch: status, file, and output or reason."""
+"""The per-file results of a conversion or a watch: status, file, and output or reason;
+right-click a row to show its file in the file manager."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QUrl,
+)
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
@@ -22,6 +30,13 @@ class Result:
     status: str
     reason: str | None
     code: str | None = None
+    moved_to: str | None = None  # where a watched folder moved a failed file
+
+    def location(self) -> str:
+        """The file to show in the file manager: the output, a moved input, or the input."""
+        if self.status == "translated" and self.output:
+            return self.output
+        return self.moved_to or self.input
 
 
 # The worker's reasons name its command-line flags; the app names its own controls.
@@ -85,6 +100,8 @@ class ResultsModel(QAbstractTableModel):
             if r.status == "translated":
                 name = Path(r.output).name if r.output else ""
                 return f"{name} ({r.reason})" if r.reason else name
+            if r.moved_to:
+                return f"{r.reason or ''} (moved to {Path(r.moved_to).parent.name}/)"
             return r.reason or ""
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [r.input]
@@ -92,6 +109,8 @@ class ResultsModel(QAbstractTableModel):
                 lines.append(f"→ {r.output}")
             if r.reason:
                 lines.append(r.reason)
+            if r.moved_to:
+                lines.append(f"moved to {r.moved_to}")
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and column == 0:
             return QBrush(QColor(STATUS_COLOURS.get(r.status, "#888")))
@@ -102,7 +121,7 @@ def result_from_event(e: dict[str, Any]) -> Result:
     """A ``file`` event as a row, its reason in the app's own words where it has them."""
     code = e.get("code")
     return Result(str(e.get("input", "")), e.get("output"), str(e.get("status", "failed")),
-                  APP_REASONS.get(str(code), e.get("reason")), code)
+                  APP_REASONS.get(str(code), e.get("reason")), code, e.get("moved_to"))
 
 
 class ResultsTable(QTableView):
@@ -125,3 +144,34 @@ class ResultsTable(QTableView):
         header.setStretchLastSection(True)
         self.setColumnWidth(1, 220)
         self.setWordWrap(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+
+    def selected(self) -> Result | None:
+        """The result of the current row, or None."""
+        index = self.currentIndex()
+        model = self.model()
+        if not index.isValid() or not isinstance(model, ResultsModel):
+            return None
+        return model.results[index.row()] if index.row() < len(model.results) else None
+
+    def _menu(self, pos) -> None:
+        from PySide6.QtGui import QDesktopServices, QGuiApplication
+        from PySide6.QtWidgets import QMenu
+
+        from cyclestudio.gui.file_manager import show_in_folder
+
+        index = self.indexAt(pos)
+        model = self.model()
+        if not index.isValid() or not isinstance(model, ResultsModel):
+            return
+        r = model.results[index.row()]
+        menu = QMenu(self)
+        menu.addAction("Show in folder", lambda: show_in_folder(Path(r.location())))
+        if r.location() != r.input:
+            menu.addAction("Show the input in its folder",
+                           lambda: show_in_folder(Path(r.input)))
+        menu.addAction("Open", lambda: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(r.location())))
+        menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(r.location()))
+        menu.exec(self.viewport().mapToGlobal(pos))

@@ -30,6 +30,9 @@ class Settings:
     demo_offered: bool = False
     # Before Start, run a few training steps to show memory and time per iteration.
     estimate: bool = True
+    # The folder the Convert page was watching when the app closed (model, folder, out,
+    # direction, format, quality, overwrite): offered again at the next start.
+    watch: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def file(cls) -> Path:
@@ -48,6 +51,8 @@ class Settings:
         if settings.theme not in THEMES:
             settings.theme = "system"
         settings.recent_projects = [str(p) for p in settings.recent_projects][:MAX_RECENT]
+        if not isinstance(settings.watch, dict):
+            settings.watch = {}
         return settings
 
     def save(self) -> None:

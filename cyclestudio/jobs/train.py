@@ -188,6 +188,12 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the boundary: report, never hang
         import torch
 
+        from cyclestudio.atomic import disk_full_error
+
+        full = disk_full_error(exc)
+        if full is not None:  # metrics, samples, status: the disk, not a bug
+            raise full from None
+
         if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
             events.emit(
                 "error", kind="out_of_memory",

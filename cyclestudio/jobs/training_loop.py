@@ -65,16 +65,27 @@ class Training:
 
     def run(self) -> int:
         """Train under the run folder's lock; record how the process ended."""
+        from cyclestudio.atomic import remove_stale_temps
+
         with self.folder.lock("training"):
+            # Ours alone now: a temp file here is what a killed save left behind.
+            remove_stale_temps(self.folder.path, recursive=True, owned=True)
             try:
                 code = self._train()
             except UserError as error:
-                self.folder.write_status("failed", message=error.message)
+                self._record_failure(error.message)
                 raise
             except BaseException as exc:
-                self.folder.write_status("failed", message=f"{type(exc).__name__}: {exc}")
+                self._record_failure(f"{type(exc).__name__}: {exc}")
                 raise
             return code
+
+    def _record_failure(self, message: str) -> None:
+        """Note the failure in status.json if the disk lets us (it may be what failed)."""
+        try:
+            self.folder.write_status("failed", message=message)
+        except (OSError, UserError):
+            pass
 
     def _start_fresh(self) -> None:
         """Clear what an earlier attempt without a checkpoint left (never a checkpoint)."""
