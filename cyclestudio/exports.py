@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -154,44 +153,49 @@ def _entry(data: bytes) -> tuple[bytes, bytes, int]:
     return key, value, offset
 
 
-def onnx_metadata(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+def onnx_metadata(path: Path | BinaryIO) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
     """An ONNX file's ``metadata_props`` and where each value lies (offset, length).
 
-    Raises ValueError for a file that is not a well-formed protobuf message.
+    Takes a path or an open binary file. Raises ValueError for data that is not a
+    well-formed protobuf message.
     """
+    if isinstance(path, str | Path):
+        with open(path, "rb") as f:
+            return onnx_metadata(f)
+    f = path
     props: dict[str, str] = {}
     spans: dict[str, tuple[int, int]] = {}
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        fields = 0
-        while f.tell() < size:
-            tag = _varint(f)
-            number, wire = tag >> 3, tag & 7
-            if number == 0:
-                raise ValueError("field number 0")
-            if wire == 0:
-                _varint(f)
-            elif wire == 1:
-                f.seek(8, 1)
-            elif wire == 5:
-                f.seek(4, 1)
-            elif wire == 2:
-                n = _varint(f)
-                start = f.tell()
-                if start + n > size:
-                    raise ValueError("the file is cut short")
-                if number == _METADATA_FIELD:
-                    key, value, offset = _entry(f.read(n))
-                    name = key.decode("utf-8", "replace")
-                    props[name] = value.decode("utf-8", "replace")
-                    spans[name] = (start + offset, len(value))
-                else:
-                    f.seek(n, 1)
+    size = f.seek(0, 2)
+    f.seek(0)
+    fields = 0
+    while f.tell() < size:
+        tag = _varint(f)
+        number, wire = tag >> 3, tag & 7
+        if number == 0:
+            raise ValueError("field number 0")
+        if wire == 0:
+            _varint(f)
+        elif wire == 1:
+            f.seek(8, 1)
+        elif wire == 5:
+            f.seek(4, 1)
+        elif wire == 2:
+            n = _varint(f)
+            start = f.tell()
+            if start + n > size:
+                raise ValueError("the file is cut short")
+            if number == _METADATA_FIELD:
+                key, value, offset = _entry(f.read(n))
+                name = key.decode("utf-8", "replace")
+                props[name] = value.decode("utf-8", "replace")
+                spans[name] = (start + offset, len(value))
             else:
-                raise ValueError(f"wire type {wire}")
-            fields += 1
-        if f.tell() != size or fields == 0:
-            raise ValueError("the file is cut short")
+                f.seek(n, 1)
+        else:
+            raise ValueError(f"wire type {wire}")
+        fields += 1
+    if f.tell() != size or fields == 0:
+        raise ValueError("the file is cut short")
     return props, spans
 
 
@@ -221,43 +225,58 @@ def _check_header(header: Any, path: Path) -> dict[str, Any]:
     return header
 
 
+def _header_from(props: dict[str, str], path: Path) -> dict[str, Any]:
+    try:
+        text = props.get(HEADER_KEY)
+        header = json.loads(text) if text is not None else None
+    except ValueError as exc:
+        raise UserError(f"{path} has a damaged cyclestudio header ({exc})",
+                        "export the model again") from None
+    return _check_header(header, path)
+
+
 def read_onnx_header(path: Path) -> dict[str, Any]:
     """The cyclestudio header of an exported .onnx file (no seal check: for listing)."""
     path = Path(path)
     try:
         props, _ = onnx_metadata(path)
-        text = props.get(HEADER_KEY)
-        header = json.loads(text) if text is not None else None
     except FileNotFoundError:
         raise UserError(f"{path} does not exist", "give an exported .onnx file") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"{path} is not a readable ONNX file ({exc})",
                         "the file is damaged or is not ONNX; export it again") from None
-    return _check_header(header, path)
+    return _header_from(props, path)
 
 
-def verify_onnx(path: Path) -> dict[str, Any]:
-    """The header of an exported .onnx file whose seal holds; UserError if it was changed."""
+def verify_onnx(path: Path) -> tuple[dict[str, Any], bytes]:
+    """The header and bytes of an exported .onnx file whose seal holds.
+
+    UserError if the file is not a cyclestudio export or was changed after export.
+    The bytes returned are the ones checked, so nothing can change in between.
+    """
+    from io import BytesIO
+
     path = Path(path)
-    header = read_onnx_header(path)
-    props, spans = onnx_metadata(path)
+    try:
+        data = path.read_bytes()
+        props, spans = onnx_metadata(BytesIO(data))
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist", "give an exported .onnx file") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable ONNX file ({exc})",
+                        "the file is damaged or is not ONNX; export it again") from None
+    header = _header_from(props, path)
     digest = props.get(DIGEST_KEY, "")
-    hint = ("re-export it with `cyclestudio export MODEL --format onnx`; a file edited by "
-            "another tool (even to rename a node) no longer matches what was checked")
+    hint = ("export it again with `cyclestudio export MODEL --format onnx`; a file edited "
+            "by another tool (even to rename a node) no longer matches what was checked")
     if len(digest) != len(UNSEALED) or DIGEST_KEY not in spans:
         raise UserError(f"{path} has no cyclestudio seal, so it cannot be trusted", hint)
     offset, length = spans[DIGEST_KEY]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        h.update(f.read(offset))
-        f.seek(length, 1)
-        h.update(UNSEALED)
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != digest:
+    blanked = data[:offset] + UNSEALED + data[offset + length:]
+    if hashlib.sha256(blanked).hexdigest() != digest:
         raise UserError(f"{path} was changed after it was exported (its seal does not match)",
                         hint)
-    return header
+    return header, data
 
 
 def header_domains(header: dict[str, Any]) -> tuple[str, str]:

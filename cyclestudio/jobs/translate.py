@@ -27,7 +27,8 @@ HELP = "translate images (files or folders, recursively) with a model file or a 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a .csmodel file or a run folder")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .csmodel file, a run folder, or an exported .onnx")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (a folder input's tree is mirrored under it)")
@@ -316,16 +317,30 @@ def translate_items(
     return not stopped
 
 
+def pick_direction(translator: Any, given: str | None, default: str) -> str:
+    """The direction given, else the model's only one (an exported .onnx), else the default."""
+    directions = getattr(translator, "directions", options.DIRECTIONS)
+    direction = directions[0] if given is None and default not in directions else (
+        given or default)
+    check = getattr(translator.model, "check", None)
+    if check is not None:
+        check(direction)  # a one-direction model asked for the other: say so before any work
+    return direction
+
+
 def run(args: argparse.Namespace) -> int:
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, RateMeter
 
+    direction = args.direction
     options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
     control = Control(read_stdin=args.events)
     # The app that reads our events may go away (closed, crashed): then stop as on `stop`.
     reporter = Reporter(args.events, on_closed=lambda: control.put("stop"))
     tile = parse_tile(args.tile)
-    translator = load_translator(Path(args.model), args.device, precision=args.precision)
+    translator = load_translator(Path(args.model), args.device, precision=args.precision,
+                                 backend=args.backend)
+    args.direction = pick_direction(translator, direction, args.direction)
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
     out_dir = Path(args.out)

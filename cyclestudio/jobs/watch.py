@@ -26,7 +26,8 @@ SETTLE_S = 0.6  # a file must keep its size and mtime this long before it is rea
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a .csmodel file or a run folder")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .csmodel file, a run folder, or an exported .onnx")
     p.add_argument("--in", dest="inbox", required=True, metavar="DIR",
                    help="the folder to watch (subfolders too; their tree is mirrored)")
     p.add_argument("--out", required=True, metavar="DIR", help="where translations go")
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         Outcome,
         Settings,
         parse_tile,
+        pick_direction,
         plan_items,
         safe_suffix,
         translate_items,
@@ -141,11 +143,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--in {args.inbox} is not a folder", "give the folder to watch")
     if root == out_dir:
         raise UserError("--out is the watched folder", "choose another --out (a subfolder works)")
+    direction = args.direction
     options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
     if args.interval <= 0:
         raise UserError("--interval must be positive", "e.g. --interval 2")
     tile = parse_tile(args.tile)
-    translator = load_translator(Path(args.model), args.device, precision=args.precision)
+    translator = load_translator(Path(args.model), args.device, precision=args.precision,
+                                 backend=args.backend)
+    args.direction = pick_direction(translator, direction, args.direction)
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
     settings = Settings(args.direction, args.format, args.quality, tile, batch_size=1)
