@@ -338,6 +338,9 @@ class OnnxTranslator(Translator):
                 data = apply_variant(data)
             options = ort.SessionOptions()
             options.log_severity_level = 3  # warnings about unused initialisers are noise
+            # As many threads as PyTorch uses (it honours OMP_NUM_THREADS and the CPUs
+            # this process may use); ONNX Runtime would count physical cores instead.
+            options.intra_op_num_threads = torch.get_num_threads()
             self._sessions[key] = ort.InferenceSession(data, options, providers=self.providers)
         return self._sessions[key]
 
