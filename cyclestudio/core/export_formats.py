@@ -347,7 +347,8 @@ def parity(net: nn.Module, run: Callable[[np.ndarray], np.ndarray],
             raise UserError(f"the exported graph gives {got.shape[2:]} for a "
                             f"{batch.shape[2:]} input, PyTorch {expected.shape[2:]}",
                             "the plugin's network does not export with dynamic sizes")
-        for i, label in enumerate(("random", where)):
+        for i in range(batch.shape[0]):
+            label = "random" if i == 0 else where
             diff = (got[i].astype(np.float64) - expected[i]) / 2  # to the [0, 1] scale
             mse = float(np.mean(diff * diff))
             checks.append(ParityCheck(
