@@ -180,6 +180,12 @@ def test_a_csmodel_runs_in_onnx_runtime_when_asked(trained, tmp_path):
     via_ort = load_translator(trained, "cpu", backend="onnxruntime").translate(image, "b2a")
     via_torch = load_translator(trained, "cpu", precision="fp32").translate(image, "b2a")
     assert np.abs(via_ort - via_torch).max() < 1e-4
+    from cyclestudio.paths import cache_dir
+
+    (cached,) = (cache_dir() / "onnx").iterdir()  # the next job starts without exporting
+    again = load_translator(trained, "cpu", backend="onnxruntime")
+    assert again.translate(image, "b2a").tobytes() == via_ort.tobytes()
+    assert len(list((cache_dir() / "onnx").iterdir())) == 1
 
 
 def test_a_changed_or_foreign_onnx_file_is_refused_with_a_clear_message(

@@ -149,7 +149,11 @@ def load_onnx(path: Path) -> OnnxGraphs:
 
 
 def graphs_from_model(path: Path) -> OnnxGraphs:
-    """A .csmodel or run folder, each direction exported to ONNX in memory when first used."""
+    """A .csmodel or run folder, each direction exported to ONNX when first used.
+
+    The graph is kept in the cache folder under a digest of the generator's weights
+    and description, so the next job with the same model starts at once.
+    """
     from cyclestudio.core.export_formats import _onnx_runner, onnx_graph, parity
     from cyclestudio.core.modelfile import load_model
     from cyclestudio.exports import make_header
@@ -158,6 +162,12 @@ def graphs_from_model(path: Path) -> OnnxGraphs:
 
     def make(direction: str) -> bytes:
         net = model.generator(direction).float().eval()
+        cached = _cache_path(net, model.info, direction)
+        try:
+            header, data = verify_onnx(cached)
+            return data
+        except UserError:
+            pass  # not there yet (or damaged): export it again
         header = make_header(model.info.to_json(), direction, "onnx", model.multiple)
         data = onnx_graph(net, model.info.channels, model.multiple, header)
         side = max(model.multiple, -(-64 // model.multiple) * model.multiple)
@@ -165,9 +175,30 @@ def graphs_from_model(path: Path) -> OnnxGraphs:
         if not all(c.ok for c in parity(net, _onnx_runner(data), [("random", x)], direction)):
             raise UserError(f"ONNX Runtime's output for {Path(path).name} does not match "
                             "PyTorch's", "use --backend torch")
+        try:
+            from cyclestudio.core.modelfile import write_bytes_atomic
+
+            write_bytes_atomic(cached, data)
+        except OSError:
+            pass  # a read-only cache only costs the export next time
         return data
 
     return OnnxGraphs(model.info, model.multiple, {}, Path(path), make)
+
+
+def _cache_path(net: torch.nn.Module, info: ModelInfo, direction: str) -> Path:
+    import hashlib
+    import json
+
+    from cyclestudio import __version__
+    from cyclestudio.paths import cache_dir
+
+    h = hashlib.sha256(json.dumps([info.to_json(), direction, __version__,
+                                   torch.__version__], sort_keys=True).encode())
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return cache_dir() / "onnx" / f"{h.hexdigest()[:32]}.onnx"
 
 
 def _norm_nodes(graph: Any) -> list[Any]:
