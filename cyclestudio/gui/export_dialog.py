@@ -53,7 +53,7 @@ class ExportDialog(QDialog):
         self.format.setToolTip(options.EXPORT_BY_NAME["format"].help)
         self.direction = QComboBox()
         titles = {"a2b": f"A → B ({a} → {b})", "b2a": f"B → A ({b} → {a})",
-                  "both": "both (one file each)"}
+                  "both": "both"}
         for value in options.EXPORT_DIRECTIONS:
             self.direction.addItem(titles[value], value)
         self.direction.setCurrentIndex(self.direction.findData(
@@ -125,7 +125,9 @@ class ExportDialog(QDialog):
     def _update(self) -> None:
         csmodel = self.format.currentData() == "csmodel"
         self.direction.setEnabled(not csmodel and not self.runner.running())
-        self.files.setText("\n".join(p.name for p in self.targets().values()))
+        self.files.setText("\n".join(
+            p.name + ("  (replaces the file there)" if p.exists() else "")
+            for p in self.targets().values()))
         self.export_button.setEnabled(not self.runner.running())
 
     def _browse(self) -> None:
