@@ -228,8 +228,8 @@ TRANSLATE: tuple[Setting, ...] = (
             "speed", min=1, max=1024, metavar="N",
             auto_text="1 on a CPU, where batching measured slower; 4 on a GPU"),
     Setting("backend", str, "auto", "what runs the generator: torch, or onnxruntime (needs "
-            "the onnx extra); auto: onnxruntime for a .onnx model, else torch (faster on a "
-            "CPU as measured in benchmarks/README.md, and the only one on a GPU)",
+            "the onnx extra); auto: onnxruntime for a .onnx model, else torch (as fast on "
+            "a CPU within what benchmarks/README.md could tell, and it runs on every device)",
             "translate", "speed", choices=BACKENDS),
 )
 

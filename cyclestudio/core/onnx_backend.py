@@ -63,8 +63,9 @@ def onnxruntime_installed() -> bool:
 def choose_backend(model: Path, backend: str = "auto") -> str:
     """``torch`` or ``onnxruntime`` for a model path and a ``--backend`` choice.
 
-    auto: ONNX Runtime for a .onnx file, PyTorch for everything else (it measured
-    faster on a CPU, benchmarks/README.md, and it is the one that runs on every device).
+    auto: ONNX Runtime for a .onnx file, PyTorch for everything else: on a CPU the two
+    were not told apart (ONNX Runtime used more memory; benchmarks/README.md), and
+    PyTorch runs on every device without an export first.
     """
     model = Path(model)
     if is_torchscript(model):
