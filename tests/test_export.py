@@ -281,3 +281,26 @@ def test_watch_runs_an_onnx_model(exported, tmp_path):
         assert proc.wait(30) == 0
     finally:
         proc.kill()
+
+
+def test_onnx_runtime_running_out_of_memory_splits_the_batch(exported):
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+
+    from cyclestudio.core.modelfile import load_translator
+
+    translator = load_translator(exported["a2b"], "cpu")
+    real, batches = translator._session_run, []
+
+    def short_of_memory(direction, feed):
+        batches.append(feed["image"].shape[0])
+        if batches[-1] > 1:
+            raise RuntimeException("Failed to allocate memory for requested buffer of size 9")
+        return real(direction, feed)
+
+    translator._session_run = short_of_memory
+    rng = np.random.default_rng(3)
+    images = [(rng.random((24, 28, 3)) * 255).astype(np.uint8) for _ in range(2)]
+    together = translator.translate_batch(images)
+    assert batches == [2, 1, 1]
+    for image, result in zip(images, together, strict=True):
+        assert np.array_equal(translator.translate(image), result)

@@ -396,8 +396,23 @@ class OnnxTranslator(Translator):
     def _run(self, direction: str, x: Tensor) -> Tensor:
         """One pass of (N, C, H, W) in [-1, 1] → output in [0, 1] float32, same size."""
         self.model.check(direction)
-        x, (top, left, h, w) = pad_to_multiple(x.float(), self.multiple)
+        x, (top, left, h, w) = pad_to_multiple(x.float().cpu(), self.multiple)
         feed = {INPUT_NAME: np.ascontiguousarray(x.numpy())}
+        try:
+            y = self._session_run(direction, feed)
+        except Exception as exc:
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            # As a RuntimeError, ONNX Runtime's failure to allocate meets the Translator's
+            # out-of-memory recovery (smaller tiles, split batches) like PyTorch's.
+            text = str(exc)
+            if "allocate memory" in text.lower():
+                text = f"out of memory in ONNX Runtime: {text}"
+            raise RuntimeError(text) from exc
+        out = torch.from_numpy(y)[:, :, top:top + h, left:left + w]
+        return out.add_(1).mul_(0.5).clamp_(0, 1)
+
+    def _session_run(self, direction: str, feed: dict[str, np.ndarray]) -> np.ndarray:
         mode = self._mode.get(direction, "native")
         if mode == "record":
             outputs = self.session(direction, "record").run(None, feed)
@@ -409,8 +424,7 @@ class OnnxTranslator(Translator):
                 [OUTPUT_NAME], {**feed, **self._stats[direction]})[0]
         else:
             y = self.session(direction).run([OUTPUT_NAME], feed)[0]
-        out = torch.from_numpy(y)[:, :, top:top + h, left:left + w]
-        return out.add_(1).mul_(0.5).clamp_(0, 1)
+        return y
 
 
 class _NormsByDirection(dict):  # type: ignore[type-arg]
