@@ -361,7 +361,8 @@ class TrainingPage(QWidget):
         if kind == "finished" and exit_code == 0:
             self.status.bar.setValue(1)
             self.status.line.setText(f"Finished at iteration {event.get('iteration'):,}. "
-                                     f"Model: {event.get('model') or 'not exported'}")
+                                     f"Model: {event.get('model') or 'not exported'}. "
+                                     "Export… writes it as ONNX or TorchScript too.")
             self.run_ended.emit(True, "Training finished", f"{name} finished.")
         elif kind == "stopped" and exit_code == 0:
             self.status.line.setText(
