@@ -274,6 +274,7 @@ def test_watch_runs_an_onnx_model(exported, tmp_path):
             if event["event"] == "file":
                 break
         assert seen[0]["event"] == "started" and seen[0]["model"].endswith("w_b2a.onnx")
+        assert seen[0]["backend"] == "onnxruntime"
         assert seen[-1]["status"] == "translated", (seen, proc.stderr.read())
         assert Image.open(out / "first_warm.png").size == (34, 26)  # b2a: cool → warm
         proc.stdin.write("stop\n")

@@ -323,6 +323,8 @@ def _providers(device: str) -> tuple[list[Any], torch.device]:
 class OnnxTranslator(Translator):
     """A Translator whose network passes run in ONNX Runtime."""
 
+    backend = "onnxruntime"  # shown in the `started` event ("torch" for a Translator)
+
     def __init__(self, model: OnnxGraphs, device: str = "auto", precision: str = "auto",
                  memory_budget: int | None = None, **_: Any) -> None:
         # Translator.__init__ prepares torch networks; here there are sessions instead.

@@ -169,7 +169,7 @@ class Reporter:
             self._bar = False
         if event == "started":
             sys.stderr.write(f"translating {fields['total']} images with {fields['model']} "
-                             f"on {fields['device']}\n")
+                             f"on {fields['device']} ({fields.get('backend', 'torch')})\n")
         elif event == "warning":
             sys.stderr.write(f"warning: {fields['message']}\n")
         elif event == "stopped":
@@ -352,7 +352,8 @@ def run(args: argparse.Namespace) -> int:
     control.install_signal_handlers()
     total = len(items) + len(skipped)
     reporter.emit("started", total=total, device=str(translator.device),
-                  model=str(Path(args.model).absolute()))
+                  model=str(Path(args.model).absolute()),
+                  backend=getattr(translator, "backend", "torch"))
     outcomes: list[Outcome] = []
     meter = RateMeter()
     state = {"done": 0, "paused": False}

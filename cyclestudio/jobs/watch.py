@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
         for f in list_images(root):
             found.put(f)
     events.emit("started", total=None, device=str(translator.device),
-                model=str(Path(args.model).absolute()), watching=str(root), out=str(out_dir))
+                model=str(Path(args.model).absolute()), watching=str(root), out=str(out_dir),
+                backend=getattr(translator, "backend", "torch"))
     say(f"watching {root} → {out_dir} ({'polling' if args.poll else 'notifications'}); "
         "Ctrl-C to stop")
 
