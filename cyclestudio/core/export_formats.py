@@ -105,6 +105,9 @@ def export(
     source = Path(source)
     if not source.exists():
         raise UserError(f"{source} does not exist", "give a run folder or a .csmodel file")
+    if source.suffix.lower() in (".onnx", ".torchscript"):
+        raise UserError(f"{source.name} is already an export",
+                        "export from the run folder or .csmodel it came from")
     if fmt == "csmodel":
         if direction != "both":
             raise UserError("a .csmodel always holds both directions",
