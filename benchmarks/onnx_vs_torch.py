@@ -80,15 +80,18 @@ def main() -> int:
     for size in args.sizes:
         image = work / f"scene_{size}.png"
         make_image(image, size, size)
-        for backend, model in models.items():
-            runs = []
-            for i in range(args.repeats):
+        results: dict[str, list[dict]] = {backend: [] for backend in models}
+        # Alternating backends, so a change in the machine's load hits both alike.
+        for i in range(args.repeats):
+            for backend, model in models.items():
                 result = subprocess.run(
                     [sys.executable, __file__, "--child", str(model), str(image), backend,
                      str(work / f"out_{backend}_{size}_{i}.png")],
                     capture_output=True, text=True, check=True)
-                runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-                print(f"{size}² {backend} run {i + 1}: {runs[-1]}", file=sys.stderr)
+                results[backend].append(json.loads(result.stdout.strip().splitlines()[-1]))
+                print(f"{size}² {backend} run {i + 1}: {results[backend][-1]} "
+                      f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+        for backend, runs in results.items():
             seconds = statistics.median(r["seconds"] for r in runs)
             peak = statistics.median(r["peak_bytes"] for r in runs)
             rows.append((size, backend, runs[0]["tiles"], 1 / seconds, seconds, peak))
