@@ -29,6 +29,13 @@ FORMATS = ("same", "png", "jpg", "webp", "tiff")
 FORMAT_TITLES = {"same": "same as the input", "png": "PNG", "jpg": "JPEG", "webp": "WebP",
                  "tiff": "TIFF"}
 COMPILE = ("auto", "on", "off")
+# Where a translation runs: PyTorch, or ONNX Runtime (the optional extra cyclestudio[onnx]).
+BACKENDS = ("auto", "torch", "onnxruntime")
+# What `export` writes; exported files are described in cyclestudio/exports.py.
+EXPORT_FORMATS = ("csmodel", "onnx", "torchscript")
+EXPORT_FORMAT_TITLES = {"csmodel": "cyclestudio model (.csmodel)", "onnx": "ONNX (.onnx)",
+                        "torchscript": "TorchScript (.torchscript)"}
+EXPORT_DIRECTIONS = ("a2b", "b2a", "both")
 DEFAULT_GENERATOR = "resnet_9blocks"
 DEFAULT_DISCRIMINATOR = "patchgan"
 DEFAULT_PRESET = "paper"  # see PRESETS below
@@ -252,6 +259,20 @@ TRANSLATE: tuple[Setting, ...] = (
             "speed", min=1, max=1024, metavar="N",
             auto_text="on a CPU small images only (up to 256² pixels a batch: batching "
             "larger ones measured slower); 4 on a GPU"),
+    Setting("backend", str, "auto", "what runs the generator: torch, or onnxruntime (needs "
+            "the onnx extra); auto: onnxruntime for a .onnx model, else torch (as fast on "
+            "a CPU within what benchmarks/README.md could tell, and it runs on every device)",
+            "translate", "speed", choices=BACKENDS),
+)
+
+# -- export --------------------------------------------------------------------------------
+EXPORT: tuple[Setting, ...] = (
+    Setting("format", str, "csmodel", "csmodel: cyclestudio's own file (both directions); "
+            "onnx or torchscript: a standard graph per direction, checked against PyTorch",
+            "export", "export", choices=EXPORT_FORMATS),
+    Setting("direction", str, "both", "which generator to export; both writes one onnx or "
+            "torchscript file per direction (a .csmodel always holds both)", "export",
+            "export", choices=EXPORT_DIRECTIONS),
 )
 
 
@@ -313,6 +334,7 @@ def table(settings: Iterable[Setting]) -> dict[str, Setting]:
 TRAIN_BY_NAME = table(TRAIN)
 TRANSLATE_BY_NAME = table(TRANSLATE)
 WATCH_BY_NAME = table(WATCH)
+EXPORT_BY_NAME = table(EXPORT)
 
 
 def default(name: str, settings: Mapping[str, Setting] = TRAIN_BY_NAME) -> Any:

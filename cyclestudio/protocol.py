@@ -21,6 +21,7 @@ EVENTS = {
     "sample": "a new sample grid (training only)",
     "checkpoint": "a checkpoint was written (training only)",
     "file": "one input's outcome (translate and watch)",
+    "parity": "an exported graph checked against PyTorch on one image (export only)",
     "paused": "the job is paused (a training run released the GPU)",
     "resumed": "the job continues after a pause",
     "warning": "something the user should know; the job goes on",

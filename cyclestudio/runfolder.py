@@ -337,6 +337,10 @@ def model_domains(model: Path) -> tuple[str, str] | None:
     try:
         if model.is_dir():
             data = RunFolder(model).read_config().get("data", {})
+        elif model.suffix.lower() == ".onnx":
+            from cyclestudio.exports import read_onnx_header
+
+            data = read_onnx_header(model)
         else:
             data = read_model_header(model)
         names = data.get("a_name"), data.get("b_name")

@@ -18,6 +18,7 @@ def test_importing_the_gui_does_not_import_torch():
         "import sys\n"
         + "".join(f"import {m}\n" for m in GUI_MODULES)
         + "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')"
+        " or m.startswith(('onnx', 'onnxruntime'))"
         " or m.startswith('cyclestudio_plugins') or m == 'cyclestudio.plugins')\n"
         "print(bad)\n"
     )

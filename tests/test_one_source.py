@@ -53,6 +53,14 @@ def test_the_translate_and_watch_command_lines_are_their_table():
             assert s.help in action.help, (job, s.name)
 
 
+def test_the_export_command_line_is_its_table():
+    actions = _actions(_subparser("export"))
+    for s in options.EXPORT:
+        action = actions[s.option]
+        assert action.default is None and list(action.choices) == list(s.choices), s.name
+        assert s.help in action.help and f"default {s.default}" in action.help
+
+
 def test_config_defaults_are_the_settings_defaults():
     resolved = options.resolve({})
     made = {"data": DataConfig(a=("a",), b=("b",)), "optim": OptimConfig(), "run": RunConfig()}

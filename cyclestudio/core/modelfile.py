@@ -291,11 +291,19 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     return Model(info, nets["G_A"], nets["G_B"], arch.multiple(options))
 
 
-def load_translator(model_or_run: Path, device: torch.device | str = "cpu", **kwargs: Any) -> Any:
-    """A ready :class:`~cyclestudio.core.translate.Translator` for translate, eval and the app."""
+def load_translator(model_or_run: Path, device: torch.device | str = "cpu",
+                    backend: str = "auto", **kwargs: Any) -> Any:
+    """A ready :class:`~cyclestudio.core.translate.Translator` for translate, eval and the app.
+
+    ``backend`` (auto, torch, onnxruntime) picks what runs the generator; an exported
+    .onnx file runs in ONNX Runtime (core/onnx_backend.py).
+    """
     from cyclestudio.core.devices import pick_device
+    from cyclestudio.core.onnx_backend import choose_backend, load_onnx_translator
     from cyclestudio.core.translate import Translator
 
+    if choose_backend(Path(model_or_run), backend) == "onnxruntime":
+        return load_onnx_translator(Path(model_or_run), str(device), **kwargs)
     if isinstance(device, str):
         device = pick_device(device)
     return Translator(load_model(Path(model_or_run), device), device, **kwargs)

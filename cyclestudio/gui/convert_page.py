@@ -224,8 +224,11 @@ class ConvertPage(QWidget):
         current = self.direction.currentData() or options.default("direction",
                                                                   options.TRANSLATE_BY_NAME)
         self.direction.clear()
-        self.direction.addItem(f"A → B ({a} → {b})", "a2b")
-        self.direction.addItem(f"B → A ({b} → {a})", "b2a")
+        directions = self.models.directions()  # an exported .onnx translates one way
+        if "a2b" in directions:
+            self.direction.addItem(f"A → B ({a} → {b})", "a2b")
+        if "b2a" in directions:
+            self.direction.addItem(f"B → A ({b} → {a})", "b2a")
         self.direction.setCurrentIndex(max(self.direction.findData(current), 0))
         self._update_buttons()
 

@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.convert.job_ended.connect(self.notify)
         # A finished or stopped run is a model the Convert page can use.
         self.training.run_ended.connect(lambda *_: self.convert.refresh_models())
+        self.training.exported.connect(lambda *_: self.convert.refresh_models())
 
         self.nav = QListWidget()
         self.nav.addItems(list(PAGES))

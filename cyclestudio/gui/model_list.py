@@ -12,6 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
+from cyclestudio.errors import UserError
+from cyclestudio.exports import EXTENSIONS, is_onnx, read_onnx_header
 from cyclestudio.project import Project
 from cyclestudio.runfolder import MODEL, RunFolder, model_domains
 
@@ -34,6 +36,37 @@ def usable_run(run: Path) -> bool:
     return folder.resumable() or folder.model.is_file()
 
 
+def exported_files(run: Path) -> list[Path]:
+    """The .onnx files exported into a run folder (`cyclestudio export RUN --format onnx`)."""
+    try:
+        return sorted(p for p in Path(run).glob("*" + EXTENSIONS["onnx"])
+                      if p.is_file() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def export_title(path: Path, run: Path | None = None) -> str:
+    """How an exported file is listed: ``Run r1, ONNX a2b (day → dusk)``, or for a file
+    chosen on its own ``ONNX a2b (day → dusk): model_a2b.onnx``."""
+    try:
+        header = read_onnx_header(path)
+        what = (f"ONNX {header['direction']} ({header['source_domain']} → "
+                f"{header['target_domain']})")
+    except UserError:
+        what = "ONNX (unreadable)"
+    return f"Run {run.name}, {what}" if run is not None else f"{what}: {path.name}"
+
+
+def model_directions(model: Path | None) -> tuple[str, ...]:
+    """The directions a model can translate: an exported .onnx holds one, the rest both."""
+    if model is not None and is_onnx(model):
+        try:
+            return (str(read_onnx_header(model)["direction"]),)
+        except UserError:
+            pass
+    return ("a2b", "b2a")
+
+
 class ModelChooser(QWidget):
     """A combo box of models with a Choose… button; ``changed`` fires on a new choice."""
 
@@ -43,11 +76,11 @@ class ModelChooser(QWidget):
         super().__init__(parent)
         self.project: Project | None = None
         self.combo = QComboBox()
-        self.combo.setToolTip("A trained model: the demo model, a run of this project, "
-                              "or a .csmodel file")
+        self.combo.setToolTip("A trained model: the demo model, a run of this project (and "
+                              "the ONNX files exported from it), a .csmodel or .onnx file")
         self.combo.currentIndexChanged.connect(lambda _: self.changed.emit())
         browse = QPushButton("Choose…")
-        browse.setToolTip("A .csmodel file or a run folder")
+        browse.setToolTip("A .csmodel or exported .onnx file, or a run folder")
         browse.clicked.connect(self._browse)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -85,6 +118,10 @@ class ModelChooser(QWidget):
                 run = project.resolve(rel)
                 if usable_run(run):
                     self.combo.addItem(f"Run {run.name}", str(run))
+                for export in exported_files(run):
+                    self.combo.addItem(export_title(export, run), str(export))
+                    self.combo.setItemData(self.combo.count() - 1, str(export),
+                                           Qt.ItemDataRole.ToolTipRole)
         for path in chosen:
             self._add_chosen(path)
         if self.combo.count() == 0:
@@ -103,8 +140,14 @@ class ModelChooser(QWidget):
             i = self._add_chosen(path)
         self.combo.setCurrentIndex(i)
 
+    def directions(self) -> tuple[str, ...]:
+        """The directions the chosen model can translate."""
+        return model_directions(self.path())
+
     def _add_chosen(self, path: Path) -> int:
-        self.combo.addItem(path.name if path.is_file() else f"Run {path.name}", str(path))
+        title = export_title(path) if is_onnx(path) else (
+            path.name if path.is_file() else f"Run {path.name}")
+        self.combo.addItem(title, str(path))
         i = self.combo.count() - 1
         self.combo.setItemData(i, "file", _CHOSEN)
         self.combo.setItemData(i, str(path), Qt.ItemDataRole.ToolTipRole)
@@ -114,7 +157,8 @@ class ModelChooser(QWidget):
         start = str(self.project.folder) if self.project else ""
         file, _ = QFileDialog.getOpenFileName(
             self, "Choose a model", start,
-            f"cyclestudio model (*{Path(MODEL).suffix});;Run folder config (config.json)")
+            f"cyclestudio model (*{Path(MODEL).suffix} *{EXTENSIONS['onnx']});;"
+            "Run folder config (config.json)")
         if file:
             path = Path(file)
             self.choose(path.parent if path.name == "config.json" else path)

@@ -41,6 +41,7 @@ class TrainingPage(QWidget):
 
     # (succeeded, title, message): the main window turns it into a notification
     run_ended = Signal(bool, str, str)
+    exported = Signal(list)  # files written by Export… (the Convert page lists them)
 
     def __init__(self, registry: Registry, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -76,10 +77,15 @@ class TrainingPage(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.sample_button = QPushButton("Sample now")
         self.sample_button.clicked.connect(lambda: self.runner.send(protocol.SAMPLE))
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write this run's generators as a .csmodel, ONNX or "
+                                      "TorchScript file, checked against PyTorch")
+        self.export_button.clicked.connect(self.open_export)
         controls = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button, self.sample_button):
             controls.addWidget(b)
         controls.addStretch(1)
+        controls.addWidget(self.export_button)
         self.status = RunStatus()
         self.error_panel = ErrorPanel()
         self.error_panel.resume.clicked.connect(lambda: self.resume_run(extra=self.resume_extra))
@@ -267,6 +273,17 @@ class TrainingPage(QWidget):
         self.runner.start(args)
         self._update_buttons()
 
+    def open_export(self) -> None:
+        """Export… the chosen run (a dialog running `cyclestudio export` in a worker)."""
+        from cyclestudio.gui.export_dialog import ExportDialog
+
+        run = self.selected_run()
+        if run is None or self.state != "idle":
+            return
+        self.export_dialog = ExportDialog(run, self)
+        self.export_dialog.exported.connect(self.exported.emit)
+        self.export_dialog.open()
+
     def toggle_pause(self) -> None:
         """Pause a running run, continue a paused one, or resume the chosen stopped run."""
         if self.state == "idle":
@@ -364,7 +381,8 @@ class TrainingPage(QWidget):
         if kind == "finished" and exit_code == 0:
             self.status.bar.setValue(1)
             self.status.line.setText(f"Finished at iteration {event.get('iteration'):,}. "
-                                     f"Model: {event.get('model') or 'not exported'}")
+                                     f"Model: {event.get('model') or 'not exported'}. "
+                                     "Export… writes it as ONNX or TorchScript too.")
             self.run_ended.emit(True, "Training finished", f"{name} finished.")
         elif kind == "stopped" and exit_code == 0:
             self.status.line.setText(
@@ -406,5 +424,9 @@ class TrainingPage(QWidget):
         self.pause_button.setEnabled(self.state in ("running", "paused") or resumable)
         self.stop_button.setEnabled(self.state in ("starting", "running", "paused"))
         self.sample_button.setEnabled(self.state == "running")
+        # A run with a checkpoint can be exported; a finished one is what Export… is for.
+        self.export_button.setEnabled(not busy and folder is not None and folder.resumable())
+        self.export_button.setDefault(not busy and folder is not None
+                                      and folder.state() == "finished")
         self.setup.setEnabled(not busy)
         self.runs.setEnabled(not busy)

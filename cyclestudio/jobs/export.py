@@ -1,25 +1,68 @@
-"""`cyclestudio export`: a run's generators as one self-describing model file."""
+"""`cyclestudio export`: a run's generators as a .csmodel, or as ONNX or TorchScript graphs.
+
+A .csmodel holds both directions and is cyclestudio's own format. ONNX and
+TorchScript write one standard graph per direction, each checked against PyTorch on
+random and real images at two sizes before it is kept (core/export_formats.py).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
-HELP = "write a run's latest generators as one self-describing model file (.csmodel)"
+from cyclestudio import options
+
+HELP = ("write a run's generators as a self-describing model file (.csmodel), or as "
+        "ONNX or TorchScript graphs checked against PyTorch")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", metavar="RUN", help="a run folder (or a checkpoint file)")
-    p.add_argument("--out", metavar="MODEL", default=None,
-                   help="the model file to write (default RUN/model.csmodel)")
+    p.add_argument("run", metavar="MODEL_OR_RUN",
+                   help="a run folder, a checkpoint, or (for onnx and torchscript) a .csmodel")
+    p.add_argument("--out", metavar="PATH", default=None,
+                   help="the file to write (default: beside the model, e.g. RUN/model.csmodel; "
+                        "with --direction both, PATH.onnx gives PATH_a2b.onnx and PATH_b2a.onnx)")
+    options.add_arguments(p, options.EXPORT)
+    p.add_argument("--events", action="store_true", help="JSON-lines events for the app")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclestudio.core.modelfile import export_model, read_info
+    from cyclestudio.jobs.events import Events
 
-    path = export_model(Path(args.run), Path(args.out) if args.out else None)
-    info = read_info(path)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {info.generator} "
-          f"{info.options}, {info.a_name} ↔ {info.b_name}, trained at {info.size} px, "
-          f"iteration {info.iteration}")
+    options.fill_defaults(args, options.EXPORT)
+    events = Events(True) if args.events else None
+    started = time.perf_counter()
+
+    def say(event: str, text: str, **fields: Any) -> None:
+        if events is not None:
+            events.emit(event, **fields)
+        elif text:
+            print(text, file=sys.stdout, flush=True)
+
+    from cyclestudio.core.export_formats import export
+
+    say("started", f"exporting {args.run} as {args.format} ({args.direction})",
+        model=str(Path(args.run).absolute()), format=args.format, direction=args.direction)
+    files = export(Path(args.run), args.format, args.direction,
+                   Path(args.out) if args.out else None,
+                   on_check=lambda c: say("parity", "  " + c.text(), **c.to_json()))
+    if events is None:
+        for f in files:
+            print(_describe(f.path, args.format), flush=True)
+    say("finished", "", files=[str(f.path.absolute()) for f in files],
+        seconds=round(time.perf_counter() - started, 2))
     return 0
+
+
+def _describe(path: Path, fmt: str) -> str:
+    size = f"{path.stat().st_size / 1e6:.1f} MB"
+    if fmt == "csmodel":
+        from cyclestudio.core.modelfile import read_info
+
+        info = read_info(path)
+        return (f"wrote {path} ({size}): {info.generator} {info.options}, {info.a_name} ↔ "
+                f"{info.b_name}, trained at {info.size} px, iteration {info.iteration}")
+    return f"wrote {path} ({size})"

@@ -32,7 +32,8 @@ HELP = "translate images (files or folders, recursively) with a model file or a 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a .csmodel file or a run folder")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .csmodel file, a run folder, or an exported .onnx")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (a folder input's tree is mirrored under it)")
@@ -255,7 +256,7 @@ class Reporter:
             self._bar = False
         if event == "started":
             sys.stderr.write(f"translating {fields['total']} images with {fields['model']} "
-                             f"on {fields['device']}\n")
+                             f"on {fields['device']} ({fields.get('backend', 'torch')})\n")
         elif event == "warning":
             sys.stderr.write(f"warning: {fields['message']}\n")
         elif event == "stopped":
@@ -568,12 +569,24 @@ def _first_pixels(inputs: Sequence[Path], out_dir: Path) -> int:
     return 0
 
 
+def pick_direction(translator: Any, given: str | None, default: str) -> str:
+    """The direction given, else the model's only one (an exported .onnx), else the default."""
+    directions = getattr(translator, "directions", options.DIRECTIONS)
+    direction = directions[0] if given is None and default not in directions else (
+        given or default)
+    check = getattr(translator.model, "check", None)
+    if check is not None:
+        check(direction)  # a one-direction model asked for the other: say so before any work
+    return direction
+
+
 def run(args: argparse.Namespace) -> int:
     from cyclestudio.atomic import remove_stale_temps
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.events import Control, RateMeter
     from cyclestudio.jobs.manifest import Manifest, model_key, settings_key
 
+    direction = args.direction
     options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
     control = Control(read_stdin=args.events)
     # The app that reads our events may go away (closed, crashed): then stop as on `stop`.
@@ -582,7 +595,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(i) for i in args.inputs]
     out_dir = Path(args.out)
     check_output_folder(inputs, out_dir)
-    translator = load_translator(Path(args.model), args.device, precision=args.precision)
+    translator = load_translator(Path(args.model), args.device, precision=args.precision,
+                                 backend=args.backend)
+    args.direction = pick_direction(translator, direction, args.direction)
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
     if out_dir.is_dir():  # what a killed translation left half-written
@@ -595,7 +610,8 @@ def run(args: argparse.Namespace) -> int:
                                                 _first_pixels(inputs, out_dir)))
     control.install_signal_handlers()
     reporter.emit("started", total=total, device=str(translator.device),
-                  model=str(Path(args.model).absolute()))
+                  model=str(Path(args.model).absolute()),
+                  backend=getattr(translator, "backend", "torch"))
     tally = Tally()
     meter = RateMeter()
     state = {"done": 0}

@@ -27,7 +27,8 @@ HELP = "watch a folder and translate each new image as it arrives"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a .csmodel file or a run folder")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .csmodel file, a run folder, or an exported .onnx")
     p.add_argument("--in", dest="inbox", required=True, metavar="DIR",
                    help="the folder to watch (subfolders too; their tree is mirrored)")
     p.add_argument("--out", required=True, metavar="DIR", help="where translations go")
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         auto_batch,
         iter_plan,
         parse_tile,
+        pick_direction,
         safe_suffix,
         translate_items,
     )
@@ -120,12 +122,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--in {args.inbox} is not a folder", "give the folder to watch")
     if root == out_dir or (out_dir.exists() and os.path.samefile(root, out_dir)):
         raise UserError("--out is the watched folder", "choose another --out (a subfolder works)")
+    direction = args.direction
     options.fill_defaults(args, options.TRANSLATE)  # checks ranges, names a bad flag
     options.fill_defaults(args, options.WATCH)
     if args.interval <= 0:
         raise UserError("--interval must be positive", "e.g. --interval 2")
     tile = parse_tile(args.tile)
-    translator = load_translator(Path(args.model), args.device, precision=args.precision)
+    translator = load_translator(Path(args.model), args.device, precision=args.precision,
+                                 backend=args.backend)
+    args.direction = pick_direction(translator, direction, args.direction)
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
     batch_size, batch_pixels = auto_batch(translator.device.type, args.batch_size)
@@ -170,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             inbox.offer(f, settling.FOUND)
     events.emit("started", total=None, device=str(translator.device),
                 model=str(Path(args.model).absolute()), watching=str(root), out=str(out_dir),
+                backend=getattr(translator, "backend", "torch"),
                 settle_s=settle, notifications="polling" if poll else (
                     "close-after-write" if closes else "changes"))
     say(f"watching {root} → {out_dir} ({'polling' if poll else 'notifications'}); "
