@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = argv  # what `train --gpus N` runs again in each of its processes
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

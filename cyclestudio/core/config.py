@@ -92,6 +92,8 @@ class RunConfig:
     keep_every_epochs: int = _default("keep_every_epochs")
     samples: int = _default("samples")
     iterations: int | None = None  # stop when the run has done this many in total
+    # Not a setting: the number of processes training the run now (docs/distributed.md).
+    world_size: int = 1
 
 
 @dataclass(frozen=True)
