@@ -194,6 +194,9 @@ class TrainingPage(QWidget):
 
     def _device_chosen(self, _: int = 0) -> None:
         self.cpu_note.setVisible(self.on_cpu() and not self.fast_settings_in_use())
+        # Several GPUs: offer to train on some of them at once (auto picks them).
+        gpus = sum(str(d.get("id", "")).startswith("cuda") for d in self.device.devices or [])
+        self.hyper.offer("gpus", gpus > 1 and self.device.chosen() == "auto", maximum=gpus)
 
     def fast_settings_in_use(self) -> bool:
         """True when the page already holds the fast CPU configuration."""
@@ -361,6 +364,8 @@ class TrainingPage(QWidget):
         iterations = self.hyper.value("iterations")
         if iterations and iterations > int(self.last_progress.get("iteration") or 0):
             args[3:3] = ["--iterations", str(iterations)]
+        if (self.hyper.value("gpus") or 1) > 1:
+            args[3:3] = ["--gpus", str(self.hyper.value("gpus"))]
         self._launch(args, run)
 
     def _launch(self, args: list[str], run: Path) -> None:
