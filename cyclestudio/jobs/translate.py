@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (a folder input's tree is mirrored under it)")
     options.add_arguments(p, options.TRANSLATE)
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="translate on a Ray cluster (pip install \"cyclestudio[ray]\"): "
+                   "its address, or none to start Ray on this machine; inputs and outputs "
+                   "must be on storage every node reaches")
     p.add_argument("--events", action="store_true", help="JSON-lines events for the app")
 
 
@@ -325,7 +329,14 @@ def run(args: argparse.Namespace) -> int:
     # The app that reads our events may go away (closed, crashed): then stop as on `stop`.
     reporter = Reporter(args.events, on_closed=lambda: control.put("stop"))
     tile = parse_tile(args.tile)
-    translator = load_translator(Path(args.model), args.device, precision=args.precision)
+    engine: Callable[..., bool] = translate_items
+    if args.ray is not None:  # the same batch over a Ray cluster's model actors
+        from cyclestudio.jobs import ray_translate
+
+        translator: Any = ray_translate.RayTranslator(Path(args.model), args)
+        engine = ray_translate.translate_items
+    else:
+        translator = load_translator(Path(args.model), args.device, precision=args.precision)
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
     out_dir = Path(args.out)
@@ -383,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
 
     batch_size = args.batch_size or (1 if translator.device.type == "cpu" else 4)
     settings = Settings(args.direction, args.format, args.quality, tile, batch_size)
-    finished = translate_items(translator, items, settings, on_outcome, should_stop)
+    finished = engine(translator, items, settings, on_outcome, should_stop)
     if translator.compile_error:
         reporter.emit("warning", message="torch.compile failed; translated without it",
                       hint=translator.compile_error)
