@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -114,3 +117,57 @@ def test_without_ray_installed_the_flag_says_what_to_install(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert "--ray needs Ray" in err and 'pip install "cyclestudio[ray]"' in err
     assert not (tmp_path / "out").exists()
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        chain.append(pid)
+    return chain
+
+
+def _model_worker() -> int | None:
+    """A model actor's process in this test's Ray instance (its processes descend from us)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"MapWorker" in title and os.getpid() in _ancestors(int(entry.name)):
+                return int(entry.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's workers in /proc")
+def test_files_of_a_worker_that_dies_are_translated_by_another(cluster, tmp_path):
+    model = export_model(make_run(tmp_path / "run"))
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(src / f"{i}.png")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cyclestudio", "translate", str(model), str(src), "--out",
+         str(tmp_path / "out"), "--ray", cluster, "--events"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen, killed = [], None
+    try:
+        for line in proc.stdout:
+            seen.append(json.loads(line))  # Ray's own messages must not reach stdout
+            if seen[-1]["event"] == "file" and killed is None:
+                killed = _model_worker()
+                assert killed is not None
+                os.kill(killed, signal.SIGKILL)
+        assert proc.wait(120) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+    files = [e for e in seen if e["event"] == "file"]
+    assert sorted(Path(e["input"]).name for e in files) == sorted(f"{i}.png" for i in range(40))
+    assert all(e["status"] == "translated" for e in files)
+    assert seen[-1]["event"] == "finished" and seen[-1]["translated"] == 40
+    assert len(list((tmp_path / "out").iterdir())) == 40

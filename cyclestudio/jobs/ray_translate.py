@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -74,6 +75,10 @@ class RayTranslator:
         self.info = read_info(model)  # a bad model file fails here, before Ray starts
         model_bytes = _model_bytes(model)
         ray = _ray()
+        # Ray prints some of its messages (a worker that died, ...) on the driver's
+        # stdout, where the app reads our events: send them to stderr instead.
+        self._stdout = sys.stdout
+        sys.stdout = _ToStderr(sys.stdout)
         address = args.ray or None
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -112,6 +117,31 @@ class RayTranslator:
         """(source domain, target domain) for a direction."""
         a, b = self.info.a_name, self.info.b_name
         return (a, b) if direction == "a2b" else (b, a)
+
+    def done(self) -> None:
+        """Give a person's terminal its stdout back for the summary (events keep it away)."""
+        if not self.args.events:
+            sys.stdout = self._stdout
+
+
+class _ToStderr:
+    """Stands in for sys.stdout: text goes to stderr; the descriptor is still stdout's (so
+    the job can still point stdout at the null device when its reader has gone)."""
+
+    def __init__(self, stdout: Any) -> None:
+        self._fileno = stdout.fileno
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def fileno(self) -> int:
+        return self._fileno()
+
+    def isatty(self) -> bool:
+        return False
 
 
 def _model_bytes(model: Path) -> bytes:
@@ -217,6 +247,19 @@ def translate_items(
 ) -> bool:
     """Translate ``items`` on the Ray cluster; ``on_outcome`` once per item (input order,
     but items retried after a worker died come last). Returns False if stopped early."""
+    try:
+        return _translate(translator, items, settings, on_outcome, should_stop)
+    finally:
+        translator.done()
+
+
+def _translate(
+    translator: RayTranslator,
+    items: Sequence[Item],
+    settings: Settings,
+    on_outcome: Callable[[Outcome], None],
+    should_stop: Callable[[], bool],
+) -> bool:
     if not items:
         return True
     done: set[int] = set()
