@@ -1,6 +1,7 @@
 """`translate --ray` against the local path: what the engine costs on one machine.
 
     python benchmarks/ray_translate.py [--images 200] [--size 256] [--rounds 2]
+                                        [--models demo resnet9]
 
 Each round runs the real command line three ways on the same folder and model:
 local (`cyclestudio translate`), `--ray` (starting a local Ray instance, as a user on
@@ -66,6 +67,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--models", nargs="+", choices=("demo", "resnet9"),
+                        default=["demo", "resnet9"])
     args = parser.parse_args()
 
     import ray
@@ -75,8 +78,11 @@ def main() -> None:
     try:
         images = work / "in"
         make_images(images, args.images, args.size)
-        models = {"demo (ResNet-6, width 16)": ROOT / "resources" / "demo.csmodel",
-                  "ResNet-9, width 64": make_model(work)}
+        models = {}
+        if "demo" in args.models:
+            models["demo (ResNet-6, width 16)"] = ROOT / "resources" / "demo.csmodel"
+        if "resnet9" in args.models:
+            models["ResNet-9, width 64"] = make_model(work)
         cpus = os.cpu_count() or 1
         print(f"{args.images} images of {args.size}², {cpus} CPUs, load "
               f"{os.getloadavg()[0]:.1f}", flush=True)

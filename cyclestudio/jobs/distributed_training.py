@@ -32,6 +32,10 @@ from cyclestudio.runfolder import RunFolder
 COLLECTIVE_FACTOR = 4
 
 
+class SetUpFailed(UserError):
+    """Another process's set-up failed: rank 0 reports it, the others end quietly."""
+
+
 class RankFolder(RunFolder):
     """A run folder as the processes other than rank 0 see it: read, never written."""
 
@@ -301,7 +305,10 @@ def run_rank(args: argparse.Namespace) -> int:
         training = _set_up(args, events, control, ranks, device, watch)
         return training.run()
     except UserError as error:
-        report(error.message, error.hint, kind="user")
+        if isinstance(error, SetUpFailed) and not main:
+            rank_notes.failure(ranks.rank, error.message, error.hint)
+        else:
+            report(error.message, error.hint, kind="user")
         return 2
     except KeyboardInterrupt:
         report("aborted by a second interrupt; the last checkpoint is kept",
@@ -349,12 +356,14 @@ def _set_up(args: argparse.Namespace, events: Any, control: Any, ranks: Any, dev
     except UserError as error:
         mine = (error.message, error.hint)
     everyone = gather_errors(mine, ranks)
-    if mine is not None:
-        raise UserError(*mine)
     failed = [(r, e) for r, e in enumerate(everyone) if e is not None]
     if failed:
+        # Rank 0 tells its own error, else the first process's; the others say nothing
+        # more (every process usually has the same one: a folder that does not exist).
         rank, (message, hint) = failed[0]
-        raise UserError(f"rank {rank}: {message}", hint)
+        if ranks.is_main:
+            raise UserError(message if rank == 0 else f"rank {rank}: {message}", hint)
+        raise SetUpFailed(*(mine or (message, hint)))
     assert training is not None
     return training
 

@@ -235,8 +235,6 @@ class StepLoop:
         self.last_sample = -1
         self.health = Health(self.config.optim.gan_loss)
         self.meter = RateMeter()
-        # Images per iteration, over every process of the run.
-        self.global_batch = self.config.optim.batch_size * training.world_size
 
     def batches(self, loader: Any) -> Any:
         """This process's batches, as the loop takes them."""
@@ -325,7 +323,7 @@ class StepLoop:
         for warning in self.health.losses(self.iteration, losses):
             self.events.emit("warning", message=warning, iteration=self.iteration)
         rate = self.meter.rate()
-        batch = self.global_batch
+        batch = self.config.optim.batch_size * self.training.world_size  # every process's
         eta = (self.total - self.iteration) / rate if rate else None
         self.events.emit(
             "progress", iteration=self.iteration, epoch=epoch, total_iterations=self.total,
