@@ -246,11 +246,16 @@ class RankReporter:
         rank_notes.failure(rank, message, hint)
         _record_for_torchrun(message)
         if self.ranks.is_main:
-            if self.run is not None and RunFolder(self.run).is_run():
+            # Training.run records failures inside the loop; a process that failed (or
+            # the watchdog, from its thread) needs it said here. A set-up error leaves
+            # the run's state alone, as with one process.
+            if kind == "rank_failed" and self.run is not None and RunFolder(self.run).is_run():
                 RunFolder(self.run).write_status("failed", message=message)
             fields = {"traceback": details} if details else {}
             self.events.emit("error", message=message, hint=hint, kind=kind, **fields)
-        if not self.ranks.is_main or not getattr(self.events, "json_lines", False):
+            if details and not self.events.json_lines:
+                sys.stderr.write(details)  # as one process does: a bug shows its traceback
+        else:  # only rank 0 has events; the others say it on stderr
             sys.stderr.write(f"cyclestudio rank {rank}: error: {message}\n  hint: {hint}\n")
             sys.stderr.flush()
 
