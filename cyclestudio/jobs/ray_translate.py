@@ -70,9 +70,11 @@ class RayTranslator:
 
     def __init__(self, model: Path, args: argparse.Namespace) -> None:
         from cyclestudio.core.modelfile import read_info
+        from cyclestudio.plugins import registry
 
         self.args = args
         self.info = read_info(model)  # a bad model file fails here, before Ray starts
+        registry().generator(self.info.generator)  # ... and a missing plugin
         model_bytes = _model_bytes(model)
         ray = _ray()
         # Ray prints some of its messages (a worker that died, ...) on the driver's
@@ -99,7 +101,14 @@ class RayTranslator:
         self.model_ref = ray.put(model_bytes)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        self.use_gpus = gpus > 0 and args.device not in ("cpu",)
+        device = str(args.device).lower()
+        if device.startswith("cuda:") or device == "mps":
+            raise UserError(f"--device {args.device} with --ray: each worker takes one GPU of "
+                            "its own", "use --device cuda (or auto), or cpu")
+        if device == "cuda" and gpus == 0:
+            raise UserError("--device cuda: the Ray cluster has no GPUs",
+                            "use --device auto or cpu, or add GPU nodes to the cluster")
+        self.use_gpus = gpus > 0 and device != "cpu"
         self.actors = gpus if self.use_gpus else max(1, int(resources.get("CPU", 1)))
         kind = "GPU" if self.use_gpus else "CPU"
         where = address or "a local Ray instance"
