@@ -127,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report(UserError(f"invalid command line: {_Parser.last_error or exit.code}",
                              "see `cyclestudio <command> --help`"), events=True)
         raise
+    args._argv = argv  # what `train --gpus N` runs again in each of its processes
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

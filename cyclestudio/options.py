@@ -49,7 +49,8 @@ class Setting:
     """One option of a job.
 
     ``section`` says where it lives in config.json (``data``, ``optim``, ``run``,
-    ``arch``) or, for translation, ``translate``. ``group`` is the heading it is shown
+    ``arch``), ``launch`` for how the job's processes are started (not stored), or,
+    for translation, ``translate``. ``group`` is the heading it is shown
     under. ``resumable`` settings may be given again with ``train --resume``.
     """
 
@@ -232,6 +233,13 @@ TRAIN: tuple[Setting, ...] = (
             resumable=True),
     Setting("samples", int, 3, "images per domain in each sample grid", "run", RUN,
             label="sample images", flag="--sample-images", min=1, max=16),
+    Setting("gpus", int, 1, "train with N processes, one per GPU, as one run "
+            "(DistributedDataParallel through torchrun; with --device cpu, N CPU processes); "
+            "each takes --batch-size images per step", "launch", RUN, label="GPUs", min=1,
+            max=1024, resumable=True, metavar="N"),
+    Setting("rank_timeout", int, 300, "with several processes: seconds one may wait for "
+            "another that has stopped making progress before the run ends, naming it",
+            "launch", RUN, min=5, max=86400, resumable=True, in_app=False, metavar="S"),
 )
 
 # -- translation (translate and watch) ------------------------------------------------------

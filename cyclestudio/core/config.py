@@ -103,6 +103,8 @@ class RunConfig:
     val_every: int = _default("val_every")
     iterations: int | None = None  # stop when the run has done this many in total
     preset: str = _default("preset")  # the recipe the values started from
+    # Not a setting: the number of processes training the run now (docs/distributed.md).
+    world_size: int = 1
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,10 @@ class CycleGAN:
         self.precision = self.speed.precision
         use_scaler = self.precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        # What the training step runs instead of a network, by name: the
+        # DistributedDataParallel wrappers when several processes train one run
+        # (core/distributed.py). Everything else uses the networks themselves.
+        self.step_nets: dict[str, nn.Module] = {}
 
     @property
     def nets(self) -> dict[str, nn.Module]:
@@ -188,20 +192,24 @@ class CycleGAN:
         real_A = real_A.to(self.device, non_blocking=True, memory_format=layout)
         real_B = real_B.to(self.device, non_blocking=True, memory_format=layout)
         discriminators = [self.D_A, self.D_B]
+        step = {**self.nets, **self.step_nets}
+        G_A, G_B, D_A, D_B = step["G_A"], step["G_B"], step["D_A"], step["D_B"]
 
         # Generators: the discriminators are frozen so their weights get no gradient.
         _set_requires_grad(discriminators, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self._autocast():
-            fake_B = self.G_A(real_A)
-            rec_A = self.G_B(fake_B)
-            fake_A = self.G_B(real_B)
-            rec_B = self.G_A(fake_A)
+            fake_B = G_A(real_A)
+            rec_A = G_B(fake_B)
+            fake_A = G_B(real_B)
+            rec_B = G_A(fake_A)
             if lam_idt > 0:
-                idt_A = self.l1(self.G_A(real_B), real_B) * lam_idt
-                idt_B = self.l1(self.G_B(real_A), real_A) * lam_idt
+                idt_A = self.l1(G_A(real_B), real_B) * lam_idt
+                idt_B = self.l1(G_B(real_A), real_A) * lam_idt
             else:
                 idt_A = idt_B = torch.zeros((), device=self.device)
+            # The frozen discriminators run unwrapped: a DDP wrapper would wait for
+            # gradients they do not get.
             g_A = self.gan.generator(self.D_A(fake_B).float())
             g_B = self.gan.generator(self.D_B(fake_A).float())
             cycle_A = self.l1(rec_A, real_A) * lam
@@ -215,11 +223,11 @@ class CycleGAN:
         pooled_B = self.pool_B.query(fake_B.detach().float())
         pooled_A = self.pool_A.query(fake_A.detach().float())
         with self._autocast():
-            d_A = self.gan.discriminator(self.D_A(real_B).float(), self.D_A(pooled_B).float())
-            d_B = self.gan.discriminator(self.D_B(real_A).float(), self.D_B(pooled_A).float())
+            d_A = self.gan.discriminator(D_A(real_B).float(), D_A(pooled_B).float())
+            d_B = self.gan.discriminator(D_B(real_A).float(), D_B(pooled_A).float())
         if o.gan_loss == "wgangp":
-            d_A = d_A + o.gp_weight * gradient_penalty(self.D_A, real_B, pooled_B, self.pool_rng)
-            d_B = d_B + o.gp_weight * gradient_penalty(self.D_B, real_A, pooled_A, self.pool_rng)
+            d_A = d_A + o.gp_weight * gradient_penalty(D_A, real_B, pooled_B, self.pool_rng)
+            d_B = d_B + o.gp_weight * gradient_penalty(D_B, real_A, pooled_A, self.pool_rng)
         self._backward(d_A + d_B, self.opt_D)
         if self.scaler is not None:
             self.scaler.update()

@@ -200,16 +200,28 @@ class EpochBatches:
 
     Set ``epoch`` and ``start`` before each pass; the DataLoader iterates this in the
     main process, so workers need not know the position.
+
+    With several processes (``world_size``), an iteration is one global batch of
+    ``world_size × batch_size`` positions and process ``rank`` takes its own slice of
+    them, so the processes together see exactly what one process with the whole batch
+    would. ``per_epoch`` (iterations) is fixed by the schedule; when a run is resumed
+    with another number of processes an epoch keeps its iterations (positions past the
+    end of A's order wrap around it).
     """
 
-    def __init__(self, n_a: int, n_b: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n_a: int, n_b: int, batch_size: int, seed: int, rank: int = 0,
+                 world_size: int = 1, per_epoch: int | None = None) -> None:
         self.n_a, self.n_b, self.batch_size, self.seed = n_a, n_b, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.per_epoch = per_epoch
         self.epoch = 0
         self.start = 0
 
     @property
     def batches_per_epoch(self) -> int:
-        return max(1, max(self.n_a, self.n_b) // self.batch_size)
+        if self.per_epoch is not None:
+            return self.per_epoch
+        return max(1, max(self.n_a, self.n_b) // (self.batch_size * self.world_size))
 
     def __len__(self) -> int:
         return self.batches_per_epoch - self.start
@@ -217,12 +229,13 @@ class EpochBatches:
     def __iter__(self) -> Iterator[list[tuple[int, int, str]]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n_a, generator=g).tolist()
-        length = self.batches_per_epoch * self.batch_size
+        step = self.batch_size * self.world_size
         for batch in range(self.start, self.batches_per_epoch):
             keys = []
-            for pos in range(batch * self.batch_size, (batch + 1) * self.batch_size):
+            first = batch * step + self.rank * self.batch_size
+            for pos in range(first, first + self.batch_size):
                 tag = f"{self.seed}/{self.epoch}/{pos}"
-                ia = order[pos % self.n_a] if pos < length else order[0]
+                ia = order[pos % self.n_a]
                 ib = random.Random(tag + "/pick-B").randrange(self.n_b)
                 keys.append((ia, ib, tag))
             yield keys
@@ -247,9 +260,16 @@ def make_loader(
     seed: int,
     multiple: int,
     pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    per_epoch: int | None = None,
 ) -> tuple[DataLoader, EpochBatches]:
-    """The training DataLoader (decoding in worker processes) and its epoch/position control."""
-    batches = EpochBatches(len(domains.a), len(domains.b), batch_size, seed)
+    """The training DataLoader (decoding in worker processes) and its epoch/position control.
+
+    ``rank`` and ``world_size`` pick this process's slice of each global batch.
+    """
+    batches = EpochBatches(len(domains.a), len(domains.b), batch_size, seed, rank, world_size,
+                           per_epoch)
     dataset = UnalignedDataset(domains.a, domains.b, config, multiple)
     loader = DataLoader(
         dataset,

@@ -79,6 +79,15 @@ class HyperParameters(QWidget):
         """Put a value in a setting's widget (None: automatic)."""
         set_widget_value(self.widgets[name], value)
 
+    def offer(self, name: str, shown: bool, maximum: int | None = None) -> None:
+        """Show or hide one setting's row; a hidden one goes back to its default."""
+        widget = self.widgets[name]
+        if maximum is not None:
+            widget.setMaximum(max(maximum, widget.minimum()))  # type: ignore[attr-defined]
+        if not shown:
+            self.set_value(name, options.default(name))
+        self._form.setRowVisible(widget, shown)
+
     def changed(self) -> dict[str, Any]:
         """The settings that differ from the baseline (the preset's values)."""
         out = {}

@@ -255,6 +255,8 @@ class TrainingPage(QWidget):
         iterations = self.hyper.value("iterations")
         if iterations and iterations > int(self.last_progress.get("iteration") or 0):
             args[3:3] = ["--iterations", str(iterations)]
+        if (self.hyper.value("gpus") or 1) > 1:
+            args[3:3] = ["--gpus", str(self.hyper.value("gpus"))]
         self._launch(args, run)
 
     def _launch(self, args: list[str], run: Path) -> None:

@@ -229,6 +229,9 @@ class TrainingSetup(QScrollArea):
     # -- the CPU advice ----------------------------------------------------------------
     def _advise(self, _: int = 0) -> None:
         self.cpu_note.setVisible(self.device.on_cpu() and not self.fast_settings_in_use())
+        # Several GPUs: offer to train on some of them at once (auto picks them).
+        gpus = sum(str(d.get("id", "")).startswith("cuda") for d in self.device.devices or [])
+        self.hyper.offer("gpus", gpus > 1 and self.device.chosen() == "auto", maximum=gpus)
         self._ask_estimate()
 
     def fast_settings_in_use(self) -> bool:

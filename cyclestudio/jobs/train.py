@@ -167,8 +167,18 @@ def resumed_config(args: argparse.Namespace, config: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cyclestudio.core.distributed import launched_by_torchrun
     from cyclestudio.jobs.events import Control, Events, resume_command
     from cyclestudio.jobs.training_loop import Training
+
+    if launched_by_torchrun():  # one of several processes (docs/distributed.md)
+        from cyclestudio.jobs.distributed_training import run_rank
+
+        return run_rank(args)
+    if (args.gpus or 1) > 1:
+        from cyclestudio.jobs.launch import launch
+
+        return launch(args)
 
     folder = args.resume or args.out
     resume = resume_command(Path(folder).absolute() if folder else None)

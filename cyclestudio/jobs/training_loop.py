@@ -22,6 +22,10 @@ from cyclestudio.runfolder import RunFolder
 class Training:
     """A run folder, its configuration, and (when resuming) the checkpoint to continue."""
 
+    # One process trains the run; jobs/distributed_training.py has the several-process kind.
+    rank, world_size, main = 0, 1, True
+    schedule_world_size = 1  # the processes the schedule's iterations are counted for
+
     def __init__(
         self, run_dir: Path, config: Any, events: Any, control: Any,
         state: dict[str, Any] | None, given: frozenset[str] = frozenset(),
@@ -107,13 +111,13 @@ class Training:
             iterations_per_epoch,
             make_loader,
         )
-        from cyclestudio.core.devices import pick_device
+        from cyclestudio.core.distributed import schedule_world_size
         from cyclestudio.core.schedule import fit_schedule
         from cyclestudio.core.validation import prepare as prepare_validation
         from cyclestudio.plugins import registry
 
         config, folder = self.config, self.folder
-        device = pick_device(config.run.device)
+        device = self.device()
         if config.run.precision == "fp16" and device.type != "cuda":
             # fp16 needs loss scaling, which only CUDA has; bf16 needs none.
             raise UserError(
@@ -126,19 +130,27 @@ class Training:
             self.events.emit("warning", message=f"skipping {bad.path}: {bad.reason}")
         domains, validator, validation = prepare_validation(
             config.data, domains, config.run.val_every, multiple)
-        per_epoch = iterations_per_epoch(domains, config.optim.batch_size)
+        # An iteration is one step of the global batch (every process's images); a run
+        # resumed with another number of processes keeps its schedule's iterations.
+        self.schedule_world_size = schedule_world_size(self.state, self.world_size)
+        per_epoch = iterations_per_epoch(domains,
+                                         config.optim.batch_size * self.schedule_world_size)
+        if self.schedule_world_size != self.world_size:
+            self.events.emit("warning", message=self.world_size_note(per_epoch))
         fitted = fit_schedule(config.optim, per_epoch, config.run.iterations,
                               resumed=self.state is not None,
                               epochs_given="epochs" in self.given,
                               decay_given="decay_epochs" in self.given)
         if fitted.warning:
             self.events.emit("warning", message=fitted.warning)
-        config = self.config = replace(config, optim=fitted.optim)
+        config = self.config = replace(config, optim=fitted.optim,
+                                       run=replace(config.run, world_size=self.world_size))
 
-        if self.state is None:
-            self._start_fresh()
-        folder.samples.mkdir(parents=True, exist_ok=True)
-        config.save(folder.config)
+        if self.main:  # the other processes of a distributed run never write
+            if self.state is None:
+                self._start_fresh()
+            folder.samples.mkdir(parents=True, exist_ok=True)
+            config.save(folder.config)
         folder.write_status("running")
 
         model = CycleGAN(config, device, per_epoch, reg)
@@ -162,21 +174,23 @@ class Training:
                     "on, but not as the exact continuation of the interrupted run")
             if position >= per_epoch:  # fewer images now: start the next epoch
                 epoch, position = epoch + 1, 0
+        self.prepare(model)
         total = config.run.iterations or config.optim.epochs * per_epoch
         loader, batches = make_loader(domains, config.data, config.optim.batch_size,
                                       config.run.seed, multiple,
-                                      pin_memory=device.type == "cuda")
+                                      pin_memory=device.type == "cuda", rank=self.rank,
+                                      world_size=self.world_size, per_epoch=per_epoch)
         samples = (fixed_samples(domains.a, config.run.samples, config.data, multiple),
                    fixed_samples(domains.b, config.run.samples, config.data, multiple))
 
         self.events.emit(
             "started", run=str(folder.path), device=str(device), iteration=iteration,
             epoch=epoch + 1, total_iterations=total, iterations_per_epoch=per_epoch,
-            images=images, resumed=self.state is not None,
+            images=images, resumed=self.state is not None, world_size=self.world_size,
             skipped=[{"path": str(b.path), "reason": b.reason} for b in domains.skipped],
             generator=config.generator.name, discriminator=config.discriminator.name,
             preset=config.run.preset, validation=validation, speed=model.speed.to_json())
-        loop = StepLoop(self, model, total, per_epoch, images, samples, validator)
+        loop = self.make_loop(model, total, per_epoch, images, samples, validator)
         if self.state is not None:
             loop.best_score = self.state.get("best_score")
         loop.iteration, loop.epoch, loop.position = iteration, epoch, position
@@ -187,7 +201,7 @@ class Training:
 
         while loop.iteration < total:
             batches.epoch, batches.start = loop.epoch, loop.position
-            for batch in loader:
+            for batch in loop.batches(loader):
                 model.set_lr(loop.iteration)
                 loop.record(model.train_step(batch["A"], batch["B"]))
                 loop.position += 1
@@ -199,6 +213,28 @@ class Training:
                 if loop.iteration >= total or loop.position == 0:
                     break
         return loop.finish()
+
+    def device(self) -> Any:
+        """The torch device this process trains on."""
+        from cyclestudio.core.devices import pick_device
+
+        return pick_device(self.config.run.device)
+
+    def prepare(self, model: Any) -> None:
+        """Ready the model for this process's training (nothing to do for one process)."""
+
+    def make_loop(self, model: Any, total: int, per_epoch: int, images: dict[str, int],
+                  samples: tuple[Any, Any], validator: Any = None) -> StepLoop:
+        """The bookkeeping around this process's steps."""
+        return StepLoop(self, model, total, per_epoch, images, samples, validator)
+
+    def world_size_note(self, per_epoch: int) -> str:
+        """The warning for a run resumed with another number of processes."""
+        b, now, then = self.config.optim.batch_size, self.world_size, self.schedule_world_size
+        return (f"resuming with {now} process{'es' if now > 1 else ''} where the run started "
+                f"with {then}: each iteration now takes {now * b} image(s) instead of "
+                f"{then * b} (processes × --batch-size). The schedule keeps its iterations: an "
+                f"epoch is still {per_epoch} iterations, now {per_epoch * now * b} images")
 
 
 class StepLoop:
@@ -225,6 +261,10 @@ class StepLoop:
         self.best_score: float | None = None
         self.last_validation = -1
         self.last_checkpoint = 0
+
+    def batches(self, loader: Any) -> Any:
+        """This process's batches, as the loop takes them."""
+        return loader
 
     def record(self, losses: dict[str, float]) -> None:
         """Add one step's losses; a non-finite loss stops the run (see :meth:`diverged`)."""
@@ -324,7 +364,7 @@ class StepLoop:
         for warning in self.health.losses(self.iteration, losses):
             self.events.emit("warning", message=warning, iteration=self.iteration)
         rate = self.meter.rate()
-        batch = self.config.optim.batch_size
+        batch = self.config.optim.batch_size * self.training.world_size  # every process's
         eta = (self.total - self.iteration) / rate if rate else None
         self.events.emit(
             "progress", iteration=self.iteration, epoch=epoch, total_iterations=self.total,
@@ -375,7 +415,10 @@ class StepLoop:
             raise self.diverged("the weights are no longer finite")
         state = self.model.state_dict()
         state.update(config=self.config.to_json(), iteration=self.iteration, epoch=self.epoch,
-                     position=self.position, images=self.images, best_score=self.best_score)
+                     position=self.position, images=self.images, best_score=self.best_score,
+                     world_size=self.training.world_size,
+                     schedule_world_size=self.training.schedule_world_size,
+                     **self.extra_state())
         rel = self.folder.checkpoint_name(name)
         save_checkpoint(state, self.folder.path / rel)
         if name == "latest.pt":
@@ -383,6 +426,10 @@ class StepLoop:
         if announce:
             self.events.emit("checkpoint", iteration=self.iteration, epoch=self.epoch, path=rel)
         return rel
+
+    def extra_state(self) -> dict[str, Any]:
+        """More for the checkpoint (several processes add each one's own state)."""
+        return {}
 
     def stop(self) -> int:
         """Checkpoint and end on request."""

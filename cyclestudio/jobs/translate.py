@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     options.add_arguments(p, options.TRANSLATE)
     p.add_argument("--failed-list", metavar="FILE", default=None,
                    help="write the inputs that failed to FILE, one 'path<TAB>reason' a line")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="translate on a Ray cluster (pip install \"cyclestudio[ray]\"): "
+                   "its address, or none to start Ray on this machine; inputs and outputs "
+                   "must be on storage every node reaches")
     p.add_argument("--events", action="store_true", help="JSON-lines events for the app")
 
 
@@ -595,8 +599,15 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(i) for i in args.inputs]
     out_dir = Path(args.out)
     check_output_folder(inputs, out_dir)
-    translator = load_translator(Path(args.model), args.device, precision=args.precision,
-                                 backend=args.backend)
+    engine: Callable[..., bool] = translate_items
+    if args.ray is not None:  # the same batch over a Ray cluster's model actors
+        from cyclestudio.jobs import ray_translate
+
+        translator: Any = ray_translate.RayTranslator(Path(args.model), args)
+        engine = ray_translate.translate_plan
+    else:
+        translator = load_translator(Path(args.model), args.device, precision=args.precision,
+                                     backend=args.backend)
     args.direction = pick_direction(translator, direction, args.direction)
     _, target = translator.model.domain_names(args.direction)
     suffix = safe_suffix(target) if args.suffix is None else args.suffix
@@ -663,7 +674,7 @@ def run(args: argparse.Namespace) -> int:
                         batch_pixels)
     plan = iter_plan(inputs, out_dir, suffix, args.format, args.overwrite, manifest)
     try:
-        finished = translate_items(translator, plan, settings, on_outcome, should_stop)
+        finished = engine(translator, plan, settings, on_outcome, should_stop)
     finally:
         manifest.close()
         if args.failed_list:
