@@ -18,6 +18,7 @@ from PIL import Image
 
 from cyclestudio.cli import main
 from cyclestudio.core.modelfile import export_model
+from cyclestudio.jobs.manifest import NAME as MANIFEST
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytestmark = pytest.mark.slow
@@ -170,4 +171,5 @@ def test_files_of_a_worker_that_dies_are_translated_by_another(cluster, tmp_path
     assert sorted(Path(e["input"]).name for e in files) == sorted(f"{i}.png" for i in range(40))
     assert all(e["status"] == "translated" for e in files)
     assert seen[-1]["event"] == "finished" and seen[-1]["translated"] == 40
-    assert len(list((tmp_path / "out").iterdir())) == 40
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted([MANIFEST] + [f"{i}_zebra.png" for i in range(40)])

@@ -192,8 +192,11 @@ class ModelActor:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from cyclestudio.jobs.translate import translate_items
 
-        items = [Item(Path(s), Path(o)) for s, o in zip(batch["source"], batch["output"],
-                                                         strict=True)]
+        # The driver planned these outputs as absent (or ours to replace); one that exists
+        # now was written by a worker that died before it could report: Ray runs its
+        # block again here, and the file is replaced rather than reported as a clash.
+        items = [Item(Path(s), Path(o), replace=True)
+                 for s, o in zip(batch["source"], batch["output"], strict=True)]
         settings = self.settings
         outcomes: list[Outcome] = []
         try:

@@ -679,6 +679,10 @@ def run(args: argparse.Namespace) -> int:
         manifest.close()
         if args.failed_list:
             tally.write_failed_list(Path(args.failed_list))
+        if args.ray == "" and out_dir.is_dir():
+            # A local Ray instance's workers are all gone now: what one that died was
+            # writing is stale at once (on a cluster, only the usual age rule is safe).
+            remove_stale_temps(out_dir, recursive=True, min_age_s=0)
     if translator.compile_error:
         reporter.emit("warning", message="torch.compile failed; translated without it",
                       hint=translator.compile_error)
