@@ -218,6 +218,11 @@ TRAIN: tuple[Setting, ...] = (
     Setting("compile", str, "off", "torch.compile the four networks: faster steps after a "
             "first one that compiles (a minute or more); worth it for long runs on a GPU",
             "run", SPEED, choices=SWITCH, resumable=True),
+    Setting("checkpointing", str, "off", "gradient checkpointing: the generators recompute "
+            "their activations in the backward pass instead of keeping them, for crops or "
+            "batches that would not fit otherwise (less memory, slower steps: "
+            "benchmarks/README.md)", "run", SPEED, label="gradient checkpointing",
+            choices=("on", "off"), resumable=True),
     Setting("benchmark", str, "auto", "cuDNN picks the fastest convolution for the crop size "
             "(auto: on CUDA when every crop has the same size)", "run", SPEED,
             label="cuDNN benchmark", choices=SWITCH, resumable=True),

@@ -120,3 +120,53 @@ def test_the_training_page_shows_the_estimate_before_start(qtbot, tmp_path):
             pass
     assert done.args[0]["fits"] and "GiB at its peak" in line.text()
     window.close()
+
+
+def test_gradient_checkpointing_trains_the_same_and_keeps_fewer_activations():
+    """`--checkpointing on` gives the same step as off (recomputing is exact), and the
+    generator's backward holds fewer saved tensors."""
+    from cyclestudio.core.cyclegan import CycleGAN
+
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    steps = {}
+    for switch in ("off", "on"):
+        model = CycleGAN(tiny_config(checkpointing=switch), torch.device("cpu"), 10)
+        assert model.speed.checkpointing is (switch == "on")
+        steps[switch] = [model.train_step(a, b) for _ in range(2)]
+        weights = {k: v.clone() for k, v in model.G_A.state_dict().items()}
+        steps[switch].append(weights)
+    for off, on in zip(steps["off"][:2], steps["on"][:2], strict=True):
+        assert off == pytest.approx(on, rel=1e-5, abs=1e-6)
+    for key, value in steps["off"][2].items():
+        assert torch.allclose(value, steps["on"][2][key], atol=1e-6), key
+
+    def saved(switch: str) -> int:
+        model = CycleGAN(tiny_config(checkpointing=switch), torch.device("cpu"), 10)
+        count = [0]
+
+        def pack(t):
+            count[0] += t.numel()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model.G_A(a).mean().backward()
+        return count[0]
+
+    assert saved("on") < saved("off") * 0.6
+    # Translating (no gradients) runs the plain forward.
+    model = CycleGAN(tiny_config(checkpointing="on"), torch.device("cpu"), 10)
+    with torch.no_grad():
+        assert model.G_A(a).shape == a.shape
+
+
+def test_a_run_that_will_not_fit_offers_gradient_checkpointing(monkeypatch):
+    config = tiny_config(size=64)
+    monkeypatch.setattr(estimating, "probe", lambda *a, **k: estimating.Probe(
+        64, 1, estimating._fixed_bytes(config, None) + 200 * 2**20, 0.5))
+    monkeypatch.setattr(estimating, "available_memory", lambda device: 120 * 2**20)
+    assert "--checkpointing on" in estimating.describe(
+        estimating.estimate(config, torch.device("cpu"), 4))
+    on = tiny_config(size=64, checkpointing="on")
+    assert "--checkpointing on" not in estimating.describe(
+        estimating.estimate(on, torch.device("cpu"), 4))

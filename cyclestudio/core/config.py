@@ -94,6 +94,7 @@ class RunConfig:
     channels_last: str = _default("channels_last")
     fused_optimizer: str = _default("fused_optimizer")
     compile: str = _default("compile")
+    checkpointing: str = _default("checkpointing")
     benchmark: str = _default("benchmark")
     log_every: int = _default("log_every")
     sample_every: int = _default("sample_every")

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from cyclestudio.core.config import TrainConfig
 from cyclestudio.core.networks import build_discriminator, build_generator
 from cyclestudio.core.schedule import lr_factor
+from cyclestudio.core.speed import checkpoint_activations
 from cyclestudio.core.speed import resolve as resolve_speed
 from cyclestudio.plugins.discovery import Registry
 
@@ -125,6 +126,9 @@ class CycleGAN:
         self.G_B = build_generator(g.name, g.options, c, c, reg).to(device, memory_format=layout)
         self.D_A = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
         self.D_B = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
+        if self.speed.checkpointing:
+            for net in (self.G_A, self.G_B):
+                checkpoint_activations(net)
         if self.speed.compile:
             for net in (self.G_A, self.G_B, self.D_A, self.D_B):
                 net.compile()  # in place: the weights' names (and checkpoints) stay the same

@@ -115,6 +115,7 @@ class Estimate:
     fits: bool
     largest_size: int | None  # at this batch size
     largest_batch: int | None  # at this crop size
+    checkpointing: bool = False  # gradient checkpointing was on in the probe
 
     def to_json(self) -> dict[str, Any]:
         """For `train --estimate --events` and the app."""
@@ -161,7 +162,8 @@ def estimate(config: Any, device: torch.device, multiple: int, reg: Any = None) 
             largest_batch = int(room / (per_pixel * config.data.size**2)) or None
     fits = peak is not None and peak <= available * 0.9
     return Estimate(str(device), config.data.size, config.optim.batch_size, peak,
-                    found.seconds, available, fits, largest_size, largest_batch)
+                    found.seconds, available, fits, largest_size, largest_batch,
+                    checkpointing=getattr(config.run, "checkpointing", "off") == "on")
 
 
 def describe(e: Estimate) -> str:
@@ -179,6 +181,11 @@ def describe(e: Estimate) -> str:
             options.append(f"--size {e.largest_size}")
         if e.largest_batch and e.largest_batch < e.batch:
             options.append(f"--batch-size {e.largest_batch}")
-        text += ("; it will not fit: try " + " or ".join(options)) if options else (
-            "; it will not fit even at the smallest crop: pick a smaller generator")
+        if options:
+            if not e.checkpointing:
+                options.append("--checkpointing on (less memory, slower steps)")
+            text += "; it will not fit: try " + " or ".join(options)
+        else:
+            text += "; it will not fit even at the smallest crop: pick a smaller generator" + (
+                "" if e.checkpointing else ", or try --checkpointing on")
     return text

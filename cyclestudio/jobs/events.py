@@ -7,7 +7,6 @@ progress line on the terminal instead.
 from __future__ import annotations
 
 import json
-import math
 import os
 import queue
 import signal
@@ -17,94 +16,30 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from cyclestudio.jobs.terminal import Terminal, resume_command, validation_line
 from cyclestudio.protocol import COMMANDS, SCHEMA
 
-__all__ = ["COMMANDS", "SCHEMA", "Control", "Events", "RateMeter", "resume_command"]
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def resume_command(run: object) -> str:
-    """The command that continues the run folder ``run``, ready to paste in any folder."""
-    import shlex
-
-    return f"cyclestudio train --resume {shlex.quote(str(run))}" if run else (
-        "cyclestudio train --resume RUN_FOLDER")
-
-
-def validation_line(iteration: object, figures: dict[str, Any], best: bool) -> str:
-    """A validation pass in one line: per direction, the distance to the target domain
-    against the untranslated inputs', the cycle error, and PSNR against truth if known."""
-    parts = []
-    for side, arrow in (("A", "A→B"), ("B", "B→A")):
-        if f"swd_{side}" not in figures:
-            continue
-        text = (f"{arrow} distance {figures[f'swd_{side}']:.3f} "
-                f"(input {figures[f'swd_{side}_input']:.3f}), "
-                f"cycle {figures[f'cycle_{side}']:.3f}")
-        if f"psnr_{side}" in figures:
-            text += (f", {figures[f'psnr_{side}']:.2f} dB vs truth "
-                     f"(input {figures[f'psnr_{side}_input']:.2f} dB)")
-        parts.append(text)
-    return f"validation at {iteration}: " + "; ".join(parts) + (" — best so far" if best else "")
-
-
-def _training_line(event: str, f: dict[str, Any]) -> str:
-    """A training event as a sentence for a person at a terminal."""
-    if event == "started":
-        images = f.get("images", {})
-        verb = f"Resuming at iteration {f.get('iteration')}" if f.get("resumed") else "Training"
-        return (
-            f"{verb}: {f.get('generator')} + {f.get('discriminator')} on {f.get('device')}, "
-            f"{images.get('A')} A and {images.get('B')} B images, "
-            f"{f.get('iterations_per_epoch')} iterations per epoch, until iteration "
-            f"{f.get('total_iterations')}\n  run folder: {f.get('run')}"
-        )
-    if event == "validation":
-        return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")))
-    if event == "checkpoint":
-        return f"saved {f.get('path')} at iteration {f.get('iteration')}"
-    if event == "sample":
-        return f"sample {f.get('path')}"
-    if event == "paused":
-        return f"paused at iteration {f.get('iteration')}"
-    if event == "resumed":
-        return f"resumed at iteration {f.get('iteration')}"
-    if event == "stopped":
-        return (
-            f"stopped at iteration {f.get('iteration')}, saved {f.get('checkpoint')}; "
-            f"continue with: {resume_command(f.get('run'))}"
-        )
-    if event == "finished":
-        model = f.get("model")
-        return f"finished at iteration {f.get('iteration')}" + (
-            f"; model: {model}" if model else ""
-        )
-    return ""
+__all__ = ["COMMANDS", "SCHEMA", "Control", "Events", "RateMeter", "resume_command",
+           "validation_line"]
 
 
 class Events:
-    """Emit events: one JSON object per stdout line, or a human progress display."""
+    """Emit events: one JSON object per stdout line for the app, or (``json_lines``
+    false) drawn for a person by :class:`~cyclestudio.jobs.terminal.Terminal`."""
 
     def __init__(
         self,
         json_lines: bool,
         out: TextIO | None = None,
         on_closed: Callable[[], None] | None = None,
+        job: str = "train",
     ) -> None:
         self.json_lines = json_lines
         self.out = out or sys.stdout
         self.closed = False
         self._on_closed = on_closed
         self._lock = threading.Lock()
-        self._bar_open = False
+        self.terminal = Terminal(job)
 
     def emit(self, event: str, **fields: Any) -> None:
         """Send one event. If the reader has gone away, note it and ask the job to stop."""
@@ -117,50 +52,25 @@ class Events:
                     self.out.write(line + "\n")
                     self.out.flush()
                 else:
-                    self._human(event, fields)
+                    self.terminal.show(event, fields)
             except (BrokenPipeError, ValueError, OSError):
                 # The app that read our stdout is gone: stop cleanly (checkpoint first).
                 self.closed = True
+                self._silence_stdout()
                 if self._on_closed is not None:
                     self._on_closed()
 
-    def _human(self, event: str, f: dict[str, Any]) -> None:
-        tty = getattr(sys.stderr, "isatty", lambda: False)()
-        if event == "progress":
-            done, total = f.get("iteration", 0), f.get("total_iterations") or f.get("total") or 0
-            width = 24
-            filled = int(width * done / total) if total else 0
-            losses = " ".join(f"{k}={v:.3f}" for k, v in (f.get("losses") or {}).items())
-            rate = f.get("images_per_s")
-            text = (
-                f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total or '?'}"
-                + (f" epoch {f['epoch']}" if "epoch" in f else "")
-                + (f" {rate:.1f} img/s" if rate else "")
-                + f" ETA {_fmt_time(f.get('eta_s'))} {losses}"
-            )
-            if tty:
-                sys.stderr.write("\r\033[K" + text)
-                self._bar_open = True
-            else:
-                sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+    def _silence_stdout(self) -> None:
+        """Point a closed stdout at the null device, so the bytes stuck in its buffer do
+        not fail again (with a traceback) when the process exits."""
+        if self.out is not sys.stdout:
             return
-        if self._bar_open:
-            sys.stderr.write("\n")
-            self._bar_open = False
-        message = f.get("message")
-        if event == "error":
-            hint = f.get("hint")
-            sys.stderr.write(f"error: {message}" + (f" ({hint})" if hint else "") + "\n")
-        elif event == "warning":
-            sys.stderr.write(f"warning: {message}\n")
-        elif message:
-            sys.stderr.write(f"{message}\n")
-        else:
-            text = _training_line(event, f)
-            if text:
-                sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
 
 
 class Control:

@@ -216,65 +216,24 @@ def plan_items(
 
 
 class Reporter:
-    """Events for the app (JSON lines), or a progress line and a summary for a person."""
+    """A batch's events (jobs/events.py: JSON lines for the app, else drawn on the
+    terminal) and, for a person, the summary at its end."""
 
     def __init__(self, json_lines: bool, on_closed: Callable[[], None] | None = None) -> None:
         from cyclestudio.jobs.events import Events
 
-        def closed() -> None:
-            # Nobody reads our stdout any more: point it at the null device, so the
-            # bytes stuck in its buffer do not fail again (with a traceback) at exit.
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-                os.close(devnull)
-            except (OSError, ValueError):
-                pass
-            if on_closed is not None:
-                on_closed()
-
-        self.events = Events(True, on_closed=closed) if json_lines else None
-        self.tty = getattr(sys.stderr, "isatty", lambda: False)()
-        self._bar = False
+        self.events = Events(json_lines, on_closed=on_closed, job="translate")
+        self.json_lines = json_lines
 
     def emit(self, event: str, **fields: Any) -> None:
-        if self.events is not None:
-            self.events.emit(event, **fields)
-            return
-        if event == "progress":
-            done, total = fields["done"], fields["total"] or 0
-            width = 24
-            filled = int(width * done / total) if total else 0
-            rate = fields.get("images_per_s")
-            eta = fields.get("eta_s")
-            text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-                    + (f"  {rate:.2f} img/s" if rate else "")
-                    + (f"  ETA {int(eta) // 60:02d}:{int(eta) % 60:02d}" if eta else ""))
-            if self.tty:
-                sys.stderr.write("\r\033[K" + text)
-                sys.stderr.flush()
-                self._bar = True
-            return
-        if self._bar:
-            sys.stderr.write("\n")
-            self._bar = False
-        if event == "started":
-            sys.stderr.write(f"translating {fields['total']} images with {fields['model']} "
-                             f"on {fields['device']} ({fields.get('backend', 'torch')})\n")
-        elif event == "warning":
-            sys.stderr.write(f"warning: {fields['message']}\n")
-        elif event == "stopped":
-            sys.stderr.write("stopped on request\n")
-        sys.stderr.flush()
+        self.events.emit(event, **fields)
 
     def summary(self, outcomes: Tally | Iterable[Outcome], out_dir: Path, total: int) -> None:
         """The closing summary for a person: counts, skips by reason, then every failure."""
-        if self.events is not None:
+        if self.json_lines:
             return
         tally = outcomes if isinstance(outcomes, Tally) else Tally.of(outcomes)
-        if self._bar:
-            sys.stderr.write("\n")
-            self._bar = False
+        self.events.terminal.close_bar()
         counts = tally.counts
         print(f"translated {counts['translated']}, skipped {counts['skipped']}, "
               f"failed {counts['failed']} (output in {out_dir})")

@@ -142,9 +142,8 @@ def run(args: argparse.Namespace) -> int:
                         settings_key(args.direction, args.format, args.quality))
 
     control = Control(read_stdin=args.events)
-    # A person at a terminal gets one line per file (below), not the training-style display.
-    events = Events(True, on_closed=lambda: control.put("stop")) if args.events else _Quiet()
-    say = (lambda text: None) if args.events else (lambda text: print(text, flush=True))
+    # For a person, jobs/terminal.py draws these events: one line per file.
+    events = Events(args.events, on_closed=lambda: control.put("stop"), job="watch")
     control.install_signal_handlers()
 
     network = settling.is_network_folder(root)
@@ -178,8 +177,6 @@ def run(args: argparse.Namespace) -> int:
                 backend=getattr(translator, "backend", "torch"),
                 settle_s=settle, notifications="polling" if poll else (
                     "close-after-write" if closes else "changes"))
-    say(f"watching {root} → {out_dir} ({'polling' if poll else 'notifications'}); "
-        "Ctrl-C to stop")
 
     def progress() -> None:
         events.emit("progress", done=sum(counts.values()), total=None, images_per_s=None,
@@ -203,9 +200,6 @@ def run(args: argparse.Namespace) -> int:
                     reason=o.reason or ("; ".join(o.notes) if o.notes else None),
                     code=o.code or None, moved_to=str(moved) if moved else None)
         progress()
-        say(f"{o.status}: {o.source}" + (f" → {o.output}" if o.status == "translated" else
-                                           f" ({o.reason})" + (f"; moved to {moved}" if moved
-                                                               else "")))
 
     state = {"paused": False}
 
@@ -263,13 +257,21 @@ def run(args: argparse.Namespace) -> int:
     except _Stop:
         pass
     finally:
+        _quiet_inotify_stop()
         observer.stop()
         observer.join(timeout=5)
         manifest.close()
     events.emit("stopped", done=sum(counts.values()), waiting=settler.waiting(), **counts)
-    say(f"stopped: translated {counts['translated']}, skipped {counts['skipped']}, "
-        f"failed {counts['failed']}")
     return 0
+
+
+def _quiet_inotify_stop() -> None:
+    """watchdog logs an error when an event arrives while its thread stops: a harmless
+    race at the end of every watch, not for the person's terminal."""
+    import logging
+
+    logging.getLogger("watchdog.observers.inotify").addFilter(
+        lambda record: "thread is inactive" not in record.getMessage())
 
 
 def _take(inbox: Inbox, event: tuple[str, Path]) -> None:
@@ -284,13 +286,6 @@ def _take(inbox: Inbox, event: tuple[str, Path]) -> None:
                 inbox.offer(f, FOUND)
         return
     inbox.offer(path, what)
-
-
-class _Quiet:
-    """Stands in for Events when a person is watching the terminal."""
-
-    def emit(self, event: str, **fields: Any) -> None:
-        pass
 
 
 class _Stop(Exception):
