@@ -218,3 +218,23 @@ def test_health_notices_idle_worse_than_nothing_and_inverted_translations():
     inverted = {**calm, "corr_B": -0.8}
     said = [w for i in range(5) for w in health.validation(30 + i, inverted)]
     assert len(said) == 1 and "inverts" in said[0] and "G_B" in said[0]
+
+
+def test_the_convert_page_offers_a_runs_best_checkpoint(qtbot, tmp_path):
+    from cyclestudio.gui.model_list import ModelChooser
+    from cyclestudio.project import Project
+
+    project = Project.create(tmp_path / "project", a_name="day", b_name="dusk")
+    run = project.folder / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "latest.pt").write_bytes(b"x")
+    project.runs.append("runs/r1")
+    chooser = ModelChooser()
+    qtbot.addWidget(chooser)
+    chooser.refresh(project)
+    titles = [chooser.combo.itemText(i) for i in range(chooser.combo.count())]
+    assert "Run r1" in titles and "Run r1, best checkpoint" not in titles
+    (run / "checkpoints" / "best.pt").write_bytes(b"x")
+    chooser.refresh(project)
+    i = chooser.combo.findText("Run r1, best checkpoint")
+    assert i >= 0 and chooser.combo.itemData(i) == str(run / "checkpoints" / "best.pt")

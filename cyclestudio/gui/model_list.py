@@ -118,6 +118,12 @@ class ModelChooser(QWidget):
                 run = project.resolve(rel)
                 if usable_run(run):
                     self.combo.addItem(f"Run {run.name}", str(run))
+                best = RunFolder(run).best
+                if best.is_file():  # the generators at the best validation pass
+                    self.combo.addItem(f"Run {run.name}, best checkpoint", str(best))
+                    self.combo.setItemData(self.combo.count() - 1, "The generators at the "
+                                           "run's best validation score (checkpoints/best.pt)",
+                                           Qt.ItemDataRole.ToolTipRole)
                 for export in exported_files(run):
                     self.combo.addItem(export_title(export, run), str(export))
                     self.combo.setItemData(self.combo.count() - 1, str(export),

@@ -105,7 +105,8 @@ def _files(event: str, f: dict[str, Any]) -> str | None:
             how = "polling" if f.get("notifications") == "polling" else "notifications"
             return (f"watching {f['watching']} → {f.get('out')} ({how}, {backend} on "
                     f"{f.get('device')}); Ctrl-C to stop")
-        return (f"translating {f.get('total')} images with {f.get('model')} on "
+        total = f.get("total")
+        return (f"translating {total} image{'' if total == 1 else 's'} with {f.get('model')} on "
                 f"{f.get('device')} ({backend})")
     if event == "file":  # only a watched folder's files get a line each (see Terminal)
         if f.get("status") == "translated":
