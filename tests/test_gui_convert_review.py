@@ -102,7 +102,7 @@ def test_a_watch_counts_done_failed_and_waiting_and_is_offered_after_a_restart(
     again.show_page("Convert")
     page = again.convert
     assert page.resume_banner.isVisible()
-    assert str(hot) in page.resume_text.text()
+    assert str(hot) in page.resume_banner.text.text()
     page.resume_watch()
     assert page.runner.args[:4] == ["watch", str(tiny_run), "--in", str(hot)]
     assert page.runner.args[page.runner.args.index("--out") + 1] == str(out)

@@ -334,8 +334,8 @@ def test_stop_between_files_ends_with_a_stopped_event(model, tmp_path, monkeypat
 
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    for i in range(6):
-        Image.fromarray(noise(24, 24, seed=i)).save(src / f"{i}.png")
+    for i in range(6):  # sizes differ, as photos' do: no two are translated in one batch
+        Image.fromarray(noise(24 + 4 * i, 24, seed=i)).save(src / f"{i}.png")
     read, write = os.pipe()
 
     class App(io.StringIO):

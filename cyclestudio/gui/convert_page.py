@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -44,6 +43,7 @@ from cyclestudio.gui.jobs import JobRunner, describe_end
 from cyclestudio.gui.model_list import ModelChooser
 from cyclestudio.gui.results_table import Result, ResultsModel, ResultsTable, result_from_event
 from cyclestudio.gui.settings import Settings, data_dir
+from cyclestudio.gui.watch_memory import ResumeWatchBanner
 from cyclestudio.humanize import format_duration
 from cyclestudio.project import Project
 
@@ -160,7 +160,8 @@ class ConvertPage(QWidget):
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.table, 1)
         results_layout.addLayout(detail_row)
-        self.resume_banner = self._resume_banner()
+        self.resume_banner = ResumeWatchBanner(settings)
+        self.resume_banner.resume.connect(self._resume)
 
         # Left: what to do and where it stands; the drop area takes the spare height,
         # a big target. Right: the last image before/after above the per-file results.
@@ -190,7 +191,7 @@ class ConvertPage(QWidget):
         self._format_chosen(0)
         self.refresh_models()
         self._update_buttons()
-        self._offer_resume()
+        self.resume_banner.offer()
 
     # -- models, directions, output ---------------------------------------------------------
     def set_project(self, project: Project | None) -> None:
@@ -531,64 +532,27 @@ class ConvertPage(QWidget):
             parts.append(f"<span style='color:gray'>({c['skipped']:,} skipped)</span>")
         self.counters.setText("&nbsp;&nbsp;&nbsp;".join(parts))
 
-    # -- a watch that outlives the app -------------------------------------------------------
-    def _resume_banner(self) -> QFrame:
-        banner = QFrame()
-        banner.setFrameShape(QFrame.Shape.StyledPanel)
-        self.resume_text = QLabel()
-        self.resume_text.setWordWrap(True)
-        self.resume_button = QPushButton("Resume watching")
-        self.resume_button.clicked.connect(self.resume_watch)
-        forget = QPushButton("Forget it")
-        forget.clicked.connect(self.forget_watch)
-        layout = QHBoxLayout(banner)
-        layout.addWidget(self.resume_text, 1)
-        layout.addWidget(self.resume_button)
-        layout.addWidget(forget)
-        banner.hide()
-        return banner
-
+    # -- a watch that outlives the app (gui/watch_memory.py) -------------------------------
     def _remember_watch(self, folder: Path) -> None:
-        self.settings.watch = {
+        self.resume_banner.remember({
             "model": str(self.model_path()), "folder": str(folder),
             "out": self.output.text().strip() or str(self.default_output()),
             "direction": str(self.direction.currentData() or "a2b"),
             "format": str(self.format.currentData()), "quality": self.quality.value(),
-            "overwrite": self.overwrite.isChecked()}
-        self._save_settings()
+            "overwrite": self.overwrite.isChecked()})
 
     def forget_watch(self) -> None:
         """Do not offer the remembered watch again."""
-        self.resume_banner.hide()
-        if self.settings.watch:
-            self.settings.watch = {}
-            self._save_settings()
-
-    def _save_settings(self) -> None:
-        try:
-            self.settings.save()
-        except OSError:
-            pass  # remembered for this session only
-
-    def _offer_resume(self) -> None:
-        w = self.settings.watch
-        if not w:
-            return
-        folder, model = Path(str(w.get("folder", ""))), Path(str(w.get("model", "")))
-        problem = ("the folder is gone" if not folder.is_dir() else
-                   "the model is gone" if not model.exists() else "")
-        self.resume_text.setText(
-            f"When cyclestudio closed it was watching <b>{folder}</b> (translations into "
-            f"{w.get('out', '?')})." + (f" It cannot resume: {problem}." if problem else ""))
-        self.resume_button.setEnabled(not problem)
-        self.resume_banner.show()
+        self.resume_banner.forget()
 
     def resume_watch(self) -> None:
         """Watch the remembered folder again, with the settings it had."""
-        w = self.settings.watch
-        if not w or self.runner.running():
+        if self.settings.watch and not self.runner.running():
+            self.resume_banner.request()
+
+    def _resume(self, w: dict[str, Any]) -> None:
+        if self.runner.running():
             return
-        self.resume_banner.hide()
         self.choose_model(Path(str(w["model"])))
         self.output.setText(str(w.get("out", "")))
         index = self.direction.findData(w.get("direction", "a2b"))
