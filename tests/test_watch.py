@@ -75,9 +75,9 @@ def test_pause_and_stop_from_the_app_act_in_the_middle_of_a_batch(tmp_path):
     model = make_run(tmp_path / "run")
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
-    count = 24
-    for i in range(count):
-        _image(inbox / f"{i:02d}.png", size=(128, 128), seed=i)
+    count = 30
+    for i in range(count):  # photo-sized: batching does not take them several at a time
+        _image(inbox / f"{i:02d}.png", size=(256, 256), seed=i)
     watch = Watch(str(model), "--in", str(inbox), "--out", str(out), "--device", "cpu")
     try:
         watch.until(lambda e: e["event"] == "file")
