@@ -25,7 +25,8 @@ its ``validation`` event arrives, and leaves the difference out. Each mark repor
 last validation line of metrics.jsonl at or before it (so the figure is for at most
 that much training). The run is stopped once the last mark has passed.
 
-Writes DIR/results.json and prints a Markdown table (benchmarks/README.md, "Quality").
+Writes DIR/results.json (and each run's rows.json, which ``--report`` reads to print
+the table again) and prints a Markdown table (benchmarks/README.md, "Quality").
 Linux only (reads /proc).
 """
 
@@ -309,13 +310,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("quality-runs"))
     parser.add_argument("--tasks", default=",".join(KINDS))
     parser.add_argument("--presets", default="paper,fast")
-    parser.add_argument("--minutes", default="2,4,10", help="CPU-minute marks")
+    parser.add_argument("--minutes", default="2,4,8,10",
+                        help="CPU-minute marks; the runs stop after the last")
     parser.add_argument("--parallel", type=int, default=2, help="runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--report", action="store_true",
+                        help="only print the table again from the runs under --out")
     args = parser.parse_args(argv)
     kinds, presets = args.tasks.split(","), args.presets.split(",")
     minutes = [float(m) for m in args.minutes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        results = {k: {p: json.loads((args.out / "runs" / f"{k}-{p}" / "rows.json").read_text())
+                       for p in presets if (args.out / "runs" / f"{k}-{p}" / "rows.json").exists()}
+                   for k in kinds}
+        print(table(results, minutes))
+        return 0
     tasks = {k: make_task(k, args.out / "tasks" / k) for k in kinds}
     lock = threading.Lock()
 
@@ -329,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(run)
-        return train(tasks[kind], preset, run, minutes[-1] * 60,
+        rows = train(tasks[kind], preset, run, minutes[-1] * 60,
                      VAL_EVERY.get(preset, 25), args.threads, log)
+        (run / "rows.json").write_text(json.dumps(rows))  # for --report
+        return rows
 
     jobs = [(k, p) for k in kinds for p in presets]
     started = time.time()
