@@ -274,7 +274,9 @@ def train(task: dict[str, Path], preset: str, run: Path, budget: float, val_ever
 
 
 def at_mark(rows: list[dict], seconds: float) -> dict | None:
-    """The last validation at or before ``seconds`` of training CPU."""
+    """The last validation at or before ``seconds`` of training CPU (None: not reached)."""
+    if not rows or rows[-1]["cpu_s"] < seconds:
+        return None
     done = [r for r in rows if r["cpu_s"] <= seconds]
     return done[-1] if done else None
 
@@ -299,7 +301,7 @@ def table(results: dict, minutes: list[float]) -> str:
                          + " | ".join([_cell(first, "_input")] * len(minutes)) + " | |")
         for preset, rows in by_preset.items():
             cells = [_cell(at_mark(rows, m * 60)) for m in minutes]
-            last = at_mark(rows, minutes[-1] * 60)
+            last = at_mark(rows, minutes[-1] * 60) or (rows[-1] if rows else None)
             its = f"{last['iteration']} ({last['cpu_s']:.0f} CPU-s)" if last else "–"
             lines.append(f"| {kind} | {preset} | " + " | ".join(cells) + f" | {its} |")
     return "\n".join(lines)
