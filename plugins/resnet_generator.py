@@ -3,6 +3,18 @@
 c7s1-64, d128, d256, R256 × blocks, u128, u64, c7s1-3: two stride-2 downsamplings, so
 both image sides must be multiples of 4. The outer 7×7 convolutions always pad by
 reflection, as in the paper; the ``padding`` option is the residual blocks' padding.
+
+Two options, both off by default (the paper's network, and what a model file without
+them was built as), make the generator start as the identity:
+
+- ``residual``: the output is the input plus the network's output (a global skip),
+  without the final tanh, and the last 7×7 convolution starts at zero, so an untrained
+  generator returns its input unchanged and learns only the change. The output is not
+  bounded while training; translation clamps it to the image range.
+- ``pixel_branch`` (with ``residual``): a per-pixel MLP (three 1×1 convolutions of this
+  width) on the raw input is added too, its last layer also starting at zero. The
+  instance-normalised body cannot see an image's absolute colours (the norm removes
+  each feature map's mean); this branch maps them directly.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from cyclestudio.plugins.layers import (
     UPSAMPLES,
     SelfAttention2d,
     downsample_block,
+    init_weights,
     norm_layer,
     padding_layer,
     upsample_layer,
@@ -90,6 +103,52 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
+class PixelBranch(nn.Module):
+    """A per-pixel MLP: 1×1 conv, LeakyReLU, 1×1 conv, LeakyReLU, 1×1 conv (the last at zero)."""
+
+    def __init__(self, channels: int, width: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(width, width, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(width, channels, 1),
+        )
+        # He init: without normalisation, N(0, 0.02) would leave the branch nearly dead.
+        for m in self.net:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.net[-1].weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ResidualResnetGenerator(nn.Module):
+    """y = x + f(x) [+ p(x)]: a ResNet generator without its tanh, added to its input.
+
+    ``f``'s last convolution and ``p``'s last layer start at zero: the identity at first.
+    """
+
+    def __init__(self, body: ResnetGenerator, pixel_branch: int = 0) -> None:
+        super().__init__()
+        layers = list(body.model.children())
+        if not isinstance(layers[-1], nn.Tanh) or not isinstance(layers[-2], nn.Conv2d):
+            raise ValueError("the ResNet body must end in a convolution and a tanh")
+        nn.init.zeros_(layers[-2].weight)
+        nn.init.zeros_(layers[-2].bias)
+        body.model = nn.Sequential(*layers[:-1])
+        self.body = body
+        channels = layers[-2].out_channels
+        self.pixel = PixelBranch(channels, pixel_branch) if pixel_branch else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        change = self.body(x)
+        if self.pixel is not None:
+            change = change + self.pixel(x)
+        return x + change
+
+
 def resnet_options(blocks: int) -> list[Option]:
     """The ResNet generators' options (shared with the self-attention variant)."""
     return [
@@ -118,13 +177,43 @@ def resnet_options(blocks: int) -> list[Option]:
     ]
 
 
+def identity_start_options() -> list[Option]:
+    """The options that make the generator start as the identity (off: the paper's)."""
+    return [
+        Option(
+            "residual", bool, False,
+            "Identity start: the output is the input plus a learnt change (no final tanh; "
+            "the last layer starts at zero), so training starts from the untouched image",
+        ),
+        Option(
+            "pixel_branch", int, 0,
+            "With residual: width of a per-pixel colour MLP (1×1 convolutions) added to the "
+            "change; it maps absolute colours, which instance norm hides (0: off)",
+            min=0, max=1024,
+        ),
+    ]
+
+
 def build(
     in_channels: int, out_channels: int, width: int, blocks: int, norm: str, dropout: bool,
-    upsample: str, downsample: str, padding: str,
+    upsample: str, downsample: str, padding: str, residual: bool = False,
+    pixel_branch: int = 0,
 ) -> nn.Module:
-    """A ResNet generator with the given options."""
-    return ResnetGenerator(in_channels, out_channels, width, blocks, norm, dropout, upsample,
-                           padding, downsample)
+    """A ResNet generator with the given options, initialised as the paper does.
+
+    With ``residual`` the zero-initialised last layers are kept (the spec keeps its own
+    initialisation for that reason; without it, this is exactly the paper's network).
+    """
+    net = ResnetGenerator(in_channels, out_channels, width, blocks, norm, dropout, upsample,
+                          padding, downsample)
+    init_weights(net)
+    if not residual:
+        if pixel_branch:
+            raise ValueError("pixel_branch needs residual=true")
+        return net
+    if in_channels != out_channels:
+        raise ValueError("residual needs as many output channels as input channels")
+    return ResidualResnetGenerator(net, pixel_branch)
 
 
 @hookimpl
@@ -135,12 +224,14 @@ def generators() -> list[GeneratorSpec]:
             name=f"resnet_{n}blocks",
             title=f"ResNet, {n} blocks",
             build=build,
-            options=resnet_options(n),
+            options=resnet_options(n) + identity_start_options(),
             size_multiple=4,
+            keeps_own_init=True,  # build applies the paper's init, then zeroes the last layers
             description=(
                 "The CycleGAN paper's generator: two downsamplings, residual blocks, "
                 f"two upsamplings. The paper uses {n} blocks for "
-                f"{'256×256 and larger' if n == 9 else '128×128'} images."
+                f"{'256×256 and larger' if n == 9 else '128×128'} images. "
+                "residual (with pixel_branch) makes it start as the identity."
             ),
         )
         for n in (9, 6)

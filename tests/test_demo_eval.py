@@ -108,7 +108,25 @@ def test_eval_where_no_pair_can_be_scored_says_why_instead_of_crashing(tmp_path,
     assert result["images"] == 0 and result["psnr"] is None and len(result["failed"]) == 2
 
 
-def test_the_shipped_demo_model_beats_doing_nothing(tmp_path):
+def shipped_demo_scores(tmp_path: Path) -> dict[str, dict]:
+    """eval's figures for the shipped demo model on 8 held-out images each way."""
+    model = demo.demo_model_path()
+    if model is None:
+        pytest.skip("resources/demo.csmodel is not built in this checkout")
+    from cyclestudio.core.modelfile import load_translator
+    from cyclestudio.jobs.eval import evaluate, pair_files
+
+    roles = demo.make_demo_data(tmp_path / "data", train=0, test=8)
+    translator = load_translator(model, "cpu", precision="fp32")
+    scores = {}
+    for direction, test, truth in (("a2b", "testA", "testA_truth"),
+                                   ("b2a", "testB", "testB_truth")):
+        pairs, _ = pair_files(roles[test], roles[truth])
+        scores[direction] = evaluate(translator, pairs, direction)
+    return scores
+
+
+def test_the_shipped_demo_model_is_small_and_close_to_the_true_mapping(tmp_path):
     model = demo.demo_model_path()
     if model is None:
         pytest.skip("resources/demo.csmodel is not built in this checkout")
@@ -117,13 +135,20 @@ def test_the_shipped_demo_model_beats_doing_nothing(tmp_path):
     info = read_info(model)
     assert (info.a_name, info.b_name) == (demo.A_NAME, demo.B_NAME)
     assert model.stat().st_size < 8_000_000
-    roles = demo.make_demo_data(tmp_path / "data", train=0, test=8)
-    from cyclestudio.core.modelfile import load_translator
-    from cyclestudio.jobs.eval import evaluate, pair_files
+    scores = shipped_demo_scores(tmp_path)
+    # Measured (resources/make_demo_model.py, the fast preset): 32.3 dB day → dusk and
+    # 29.2 dB dusk → day on these images, against 13.7 dB for the untranslated inputs.
+    assert scores["a2b"]["psnr"] >= 32, scores
+    assert scores["b2a"]["psnr"] >= 29, scores
+    for result in scores.values():  # sharper than a smear: more structure than the input
+        assert result["ssim"] > result["ssim_input"], scores
 
-    pairs, _ = pair_files(roles["testA"], roles["testA_truth"])
-    result = evaluate(load_translator(model, "cpu", precision="fp32"), pairs, "a2b")
-    assert result["psnr"] > result["psnr_input"] + 3
+
+@pytest.mark.xfail(reason="issue 9 asks for 32 dB both ways; dusk → day reaches 29.2 dB",
+                   strict=True)
+def test_the_shipped_demo_model_reaches_32_db_both_ways(tmp_path):
+    scores = shipped_demo_scores(tmp_path)
+    assert min(r["psnr"] for r in scores.values()) >= 32, scores
 
 
 def test_runs_of_the_demo_project_report_psnr_against_its_truth_while_training(tmp_path):

@@ -62,11 +62,15 @@ def test_the_export_command_line_is_its_table():
 
 
 def test_config_defaults_are_the_settings_defaults():
-    resolved = options.resolve({})
+    # The settings' own defaults are the paper's recipe; the default preset is laid on
+    # top of them when a run is made from the command line or the app.
+    assert options.PRESETS["paper"].settings == {}
+    resolved = options.resolve({"preset": "paper"})
     made = {"data": DataConfig(a=("a",), b=("b",)), "optim": OptimConfig(), "run": RunConfig()}
+    assert RunConfig().preset == "paper"  # what these defaults are
     for cls_name, obj in made.items():
         for f in fields(obj):
-            if f.name in options.TRAIN_BY_NAME:
+            if f.name in options.TRAIN_BY_NAME and f.name != "preset":
                 assert getattr(obj, f.name) == resolved[f.name], (cls_name, f.name)
 
 
@@ -77,7 +81,7 @@ def test_the_training_form_is_the_settings_table(qtbot):
     assert shown == {s.name for s in options.TRAIN if s.in_app}
     for s in form_settings():
         widget = form.field(s.name)
-        assert form.value(s.name) == s.default, s.name
+        assert form.value(s.name) == options.baseline()[s.name], s.name  # the default preset
         if s.choices is not None:
             assert isinstance(widget, QComboBox)
             assert [widget.itemData(i) for i in range(widget.count())] == list(s.choices)

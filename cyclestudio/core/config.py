@@ -103,7 +103,9 @@ class RunConfig:
     samples: int = _default("samples")
     val_every: int = _default("val_every")
     iterations: int | None = None  # stop when the run has done this many in total
-    preset: str = _default("preset")  # the recipe the values started from
+    # The recipe the values started from. The dataclasses' own defaults are the paper's
+    # values; a run made by the command line or the app starts from options.DEFAULT_PRESET.
+    preset: str = "paper"
     # Not a setting: the number of processes training the run now (docs/distributed.md).
     world_size: int = 1
 

@@ -63,6 +63,8 @@ class HyperParameters(QWidget):
             if setting.name == "size":
                 form.addRow("", self.fitted_note)
         form.setRowVisible(self.fitted_note, False)
+        for setting in self.settings:  # the default preset's values, not only the defaults
+            self.set_value(setting.name, self.baseline[setting.name])
         for name in ("size", "load_size"):
             self.field(name).valueChanged.connect(self._size_edited)  # type: ignore[attr-defined]
 

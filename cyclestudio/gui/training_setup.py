@@ -19,20 +19,24 @@ from cyclestudio.gui.estimate_line import EstimateLine
 from cyclestudio.gui.run_status import Note
 from cyclestudio.gui.training_form import HyperParameters
 
-# The configuration `cyclestudio demo` prints: learns in minutes on a laptop CPU.
+# On a CPU: the fast preset's networks at crops of at most 64 px learn in minutes
+# (benchmarks/README.md, "Quality").
+_FAST = options.PRESETS["fast"]
 FAST_CPU: dict[str, Any] = {
-    "generator": "resnet_6blocks",
-    "generator_options": {"width": 16, "upsample": "resize"},
-    "discriminator": "patchgan",
-    "discriminator_options": {"width": 32},
+    "generator": _FAST.settings.get("generator", options.DEFAULT_GENERATOR),
+    "generator_options": dict(_FAST.generator_options),
+    "discriminator": _FAST.settings.get("discriminator", options.DEFAULT_DISCRIMINATOR),
+    "discriminator_options": dict(_FAST.discriminator_options),
     "size": 64,
 }
 CPU_NOTE = (
     "Training will run on the CPU. The paper's full-size networks take seconds per "
-    "image here (ResNet-9 at 256 px: about 0.3 images/s on two cores); the fast "
-    "settings run about 8 times faster.")
-FAST_CPU_TIP = ("ResNet with 6 blocks at width 16 and resize upsampling, PatchGAN at "
-                "width 32, crops of at most 64 px")
+    "image here (ResNet-9 at 256 px: about 0.3 images/s on two cores); the fast recipe's "
+    "small networks at 64 px crops run about 8 times faster per pixel and learn colour "
+    "changes within minutes.")
+FAST_CPU_TIP = ("The “fast” preset's networks (ResNet with 6 blocks at width 16 that starts "
+                "as the identity, PatchGAN at width 32 without instance norm) and crops of "
+                "at most 64 px")
 
 
 class TrainingSetup(QScrollArea):
@@ -87,7 +91,7 @@ class TrainingSetup(QScrollArea):
         for title, widget in (("Run", self.runs), ("Recipe", recipe),
                               ("Generator", self.generator),
                               ("Discriminator", self.discriminator),
-                              ("Settings (the paper's defaults)", self.hyper),
+                              ("Settings (the recipe's values)", self.hyper),
                               ("Device", self.device)):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(widget)
@@ -188,8 +192,9 @@ class TrainingSetup(QScrollArea):
                 continue
             if picker.name() != baseline[kind]:
                 return True
-            expected = {**picker.form.defaults(),
-                        **recipe.architecture_options(kind, picker.name())}
+            known = picker.form.defaults()
+            expected = {**known, **{k: v for k, v in recipe.architecture_options(
+                kind, picker.name()).items() if k in known}}
             if picker.form.values() != expected:
                 return True
         return bool(self.hyper.changed())
@@ -235,13 +240,16 @@ class TrainingSetup(QScrollArea):
         self._ask_estimate()
 
     def fast_settings_in_use(self) -> bool:
-        """True when the page already holds the fast CPU configuration."""
+        """True when the page already holds the fast CPU configuration (small crops too)."""
         gen = self.generator.form.values() if self.generator.specs else {}
+        known = self.generator.form.defaults() if self.generator.specs else {}
         return (self.generator.name() == FAST_CPU["generator"]
-                and all(gen.get(k) == v for k, v in FAST_CPU["generator_options"].items()))
+                and all(gen.get(k) == v for k, v in FAST_CPU["generator_options"].items()
+                        if k in known)
+                and self.hyper.value("size") <= FAST_CPU["size"])
 
     def use_fast_cpu_settings(self) -> None:
-        """The small configuration `cyclestudio demo` suggests: about 8× faster on a CPU."""
+        """The fast preset's networks and crops of at most 64 px: about 8× faster on a CPU."""
         self.generator.select(FAST_CPU["generator"], FAST_CPU["generator_options"])
         self.discriminator.select(FAST_CPU["discriminator"], FAST_CPU["discriminator_options"])
         side = min(FAST_CPU["size"], self.hyper.value("size"))

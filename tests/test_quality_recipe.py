@@ -1,0 +1,119 @@
+"""The default recipe learns a colour mapping on a CPU in seconds; the paper's is unchanged.
+
+The first test is the story of benchmarks/quality.py in miniature: the default preset,
+with only the image size shrunk, trained for a few hundred tiny iterations, ends
+closer to the held-out truth than the untranslated inputs are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import cli, metrics
+from PIL import Image
+
+from cyclestudio import options
+from cyclestudio.core.modelfile import export_model, load_model
+from cyclestudio.core.networks import build_generator, count_parameters
+from cyclestudio.plugins.layers import init_weights
+from cyclestudio_plugins.resnet_generator import ResnetGenerator
+
+PAPER_RESNET9_PARAMETERS = 11_378_179  # the official code's ResNet-9, ngf 64, RGB
+
+
+def grade(x: np.ndarray) -> np.ndarray:
+    """The true mapping: mix the channels, then a per-channel gamma (a colour grade)."""
+    mix = np.array([[0.8, 0.2, 0.0], [0.1, 0.75, 0.15], [0.05, 0.3, 0.65]])
+    return np.power(np.clip(x @ mix.T, 0, 1), np.array([0.75, 1.1, 1.6]))
+
+
+def scene(rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """A two-colour gradient with two flat discs."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    angle = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(angle) * xx + np.sin(angle) * yy)[..., None]
+    t = (t - t.min()) / np.ptp(t)
+    image = rng.uniform(0.2, 0.9, 3) * (1 - t) + rng.uniform(0.2, 0.9, 3) * t
+    for _ in range(2):
+        cx, cy, r = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.1, 0.25)
+        disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r)[..., None]
+        image = np.where(disc, rng.uniform(0.05, 0.95, 3), image)
+    return image
+
+
+def save(image: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype("uint8")).save(path)
+
+
+def test_the_default_recipe_gets_closer_to_the_truth_than_doing_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(32):
+        save(scene(rng), tmp_path / "A" / f"{i:02d}.png")
+        save(grade(scene(rng)), tmp_path / "B" / f"{i:02d}.png")
+    for i in range(8):
+        a = scene(rng)
+        save(a, tmp_path / "testA" / f"{i:02d}.png")
+        save(grade(a), tmp_path / "truth" / f"{i:02d}.png")
+    run = tmp_path / "run"
+    # The default preset's settings and networks; only the images are small.
+    done = cli("train", "--a", str(tmp_path / "A"), "--b", str(tmp_path / "B"),
+               "--out", str(run), "--size", "32", "--workers", "0", "--device", "cpu",
+               "--iterations", "200", "--val-every", "100", "--val-a", str(tmp_path / "testA"),
+               "--val-truth", str(tmp_path / "truth"), "--events", timeout=240)
+    assert done.returncode == 0, done.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["run"]["preset"] == options.DEFAULT_PRESET
+    recipe = options.preset(options.DEFAULT_PRESET)
+    assert config["generator"]["options"].items() >= recipe.generator_options.items()
+    last = metrics(run, "validation")[-1]["validation"]
+    assert last["psnr_A"] > last["psnr_A_input"] + 1, last
+    assert last["ssim_A"] > last["ssim_A_input"], last
+
+
+def reference_resnet(blocks: int, seed: int) -> torch.nn.Module:
+    """The paper's network as it was built before the identity-start options existed."""
+    torch.manual_seed(seed)
+    net = ResnetGenerator(3, 3, 64, blocks, "instance", False, "transposed", "reflect",
+                          "strided")
+    init_weights(net)
+    return net
+
+
+@pytest.mark.parametrize("given", [{}, {"width": 64, "upsample": "transposed"},
+                                   {"residual": False, "pixel_branch": 0}])
+def test_paper_style_options_build_exactly_the_old_network(given):
+    old = reference_resnet(9, seed=3).state_dict()
+    torch.manual_seed(3)
+    new = build_generator("resnet_9blocks", given, 3, 3).state_dict()
+    assert list(new) == list(old)
+    assert all(torch.equal(new[k], old[k]) for k in old)
+    assert sum(v.numel() for k, v in new.items() if "running" not in k) == (
+        PAPER_RESNET9_PARAMETERS)
+
+
+def test_a_model_file_without_the_new_options_loads_as_the_old_network(tmp_path):
+    from model_helpers import make_run
+
+    run = make_run(tmp_path / "run", options={"width": 4, "blocks": 1})
+    model = load_model(export_model(run, tmp_path / "old.csmodel"))
+    assert "residual" not in json.loads((run / "config.json").read_text())["generator"][
+        "options"]
+    assert isinstance(model.generator("a2b"), ResnetGenerator)
+
+
+def test_the_identity_start_returns_its_input_until_it_learns():
+    net = build_generator("resnet_6blocks", {"width": 8, "residual": True,
+                                             "pixel_branch": 8}, 3, 3)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(net(x), x)
+    plain = build_generator("resnet_6blocks", {"width": 8}, 3, 3)
+    # The same body, plus the small colour branch (3→8→8→3 1×1 convolutions).
+    assert count_parameters(net) == count_parameters(plain) + (3 * 8 + 8) + (8 * 8 + 8) + (
+        8 * 3 + 3)
+    with pytest.raises(Exception, match="pixel_branch needs residual"):
+        build_generator("resnet_6blocks", {"width": 8, "pixel_branch": 8}, 3, 3)
