@@ -111,9 +111,7 @@ data/testB  held-out dusk scenes; data/testB_truth holds their true day versions
 The true mapping is a per-channel curve (see cyclestudio/core/demo.py), so a trained
 model can be scored against it:
 
-  cyclestudio train --a data/A --b data/B --out runs/demo --generator resnet_6blocks \\
-      --generator-option width=16 --generator-option upsample=resize \\
-      --discriminator-option width=32 --size 64 \\
+  cyclestudio train --a data/A --b data/B --out runs/demo --size 64 \\
       --load-size 72 --epochs 4 --iterations 800 --device cpu \\
       --val-a data/testA --val-truth data/testA_truth \\
       --val-b data/testB --val-b-truth data/testB_truth
