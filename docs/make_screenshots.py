@@ -105,17 +105,17 @@ def main() -> int:
 
         t = window.training
         window.show_page("Training")
-        t.generator.select("resnet_6blocks", {"width": 16})
-        t.discriminator.form.set_values({"width": 16})
+        # The default recipe (the fast preset), at the demo's small sizes.
         t.hyper.set_value("size", 64)
         t.hyper.set_value("load_size", 72)
         t.hyper.set_value("iterations", 600)
         t.hyper.set_value("log_every", 2)
         t.hyper.set_value("sample_every", 25)
-        t.hyper.set_value("workers", 0)
+        t.hyper.set_value("val_every", 30)
         t.device.setCurrentIndex(max(t.device.findData("cpu"), 0))
         t.start()
-        spin(app, 120, until=lambda: t.plot.points() >= 8 * 80 and t.state == "running")
+        spin(app, 180, until=lambda: t.plot.points() >= 8 * 80 and t.state == "running"
+             and t.validation_plot.points() >= 4 * 5)
         t.plot.smoothing.setValue(8)
         spin(app, 1)
         window.grab().save(str(out / "training.png"))

@@ -298,7 +298,12 @@ class LossPlot(QWidget):
             self.curves)
         colour = COLOURS[known % len(COLOURS)]
         style = Qt.PenStyle.DashLine if name != base else Qt.PenStyle.SolidLine
-        curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, style=style), name=name)
+        # Validation passes are sparse (every --val-every iterations): mark each point,
+        # so the first one shows before there is a line to draw.
+        marks = ({"symbol": "o", "symbolSize": 5, "symbolBrush": colour, "symbolPen": colour}
+                 if self.key == "validation" else {})
+        curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, style=style), name=name,
+                               **marks)
         self.curves[name] = curve
         box = QCheckBox(name.replace("_input", " untranslated"))
         visible = self._starts_visible(name)

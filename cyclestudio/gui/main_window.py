@@ -138,7 +138,8 @@ class MainWindow(QMainWindow):
             self.tray.show()
         self.demo_runner: JobRunner | None = None
         self.set_project(None)
-        self.training.plot.set_background(is_dark())
+        for plot in (self.training.plot, self.training.validation_plot):
+            plot.set_background(is_dark())
         if refresh:
             # The queries are workers that import torch: started with the window they
             # would take both cores of a small machine while it is being drawn.
@@ -339,7 +340,9 @@ class MainWindow(QMainWindow):
         """Switch light/dark/system."""
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            self.training.plot.set_background(apply_theme(app, theme))
+            dark = apply_theme(app, theme)
+            for plot in (self.training.plot, self.training.validation_plot):
+                plot.set_background(dark)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self._closing:  # Quit pressed again while the jobs are stopping
