@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import make_domain
 
+from cyclestudio import options
 from cyclestudio.gui import jobs
 from cyclestudio.gui.main_window import MainWindow
 from cyclestudio.project import Project
@@ -81,7 +82,10 @@ def test_the_default_start_trains_samples_pauses_resumes_and_stops_with_a_checkp
     window, qtbot
 ):
     t = window.training
-    assert t.generator.name() == "resnet_9blocks" and t.discriminator.name() == "patchgan"
+    recipe = options.PRESETS[options.DEFAULT_PRESET]  # the default recipe's networks
+    assert t.generator.name() == recipe.settings.get("generator", options.DEFAULT_GENERATOR)
+    assert t.discriminator.name() == recipe.settings.get("discriminator",
+                                                         options.DEFAULT_DISCRIMINATOR)
     args = t.train_arguments(Path("RUN"))
     # Nothing but sizes is overridden: the job's own defaults apply (workers included).
     assert "--workers" not in args and "--device" not in args

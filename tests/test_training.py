@@ -53,9 +53,12 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
 
     config = json.loads((run / "config.json").read_text())
     assert config["config_version"] == 1
+    # The default preset's generator, its options recorded whole (width made narrow).
     assert config["generator"] == {"name": "resnet_6blocks", "options": {
         "width": 4, "blocks": 6, "norm": "instance", "dropout": False,
-        "upsample": "transposed", "downsample": "strided", "padding": "reflect"}}
+        "upsample": "resize", "downsample": "strided", "padding": "reflect",
+        "residual": True, "pixel_branch": 32}}
+    assert config["run"]["preset"] == "fast"
     assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
