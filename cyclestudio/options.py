@@ -193,8 +193,8 @@ TRAIN: tuple[Setting, ...] = (
     Setting("val_every", int, 100, "iterations between validation passes on held-out "
             "images (0: none)", "run", VALIDATION, label="validate every", min=0, max=10**9,
             resumable=True),
-    Setting("val_images", int, 8, "held-out images per domain (taken from --a/--b unless "
-            "--val-a/--val-b are given)", "data", VALIDATION, label="held-out images", min=1,
+    Setting("val_images", int, 8, "held-out images per domain in each validation pass "
+            "(from --val-a/--val-b when given, else set aside from --a/--b)", "data", VALIDATION, label="held-out images", min=1,
             max=64),
     Setting("val_a", str, None, "a folder of held-out domain A images", "data", VALIDATION,
             in_app=False, metavar="DIR", auto_text="a slice of --a"),

@@ -230,7 +230,7 @@ def prepare(config: DataConfig, domains: Any, every: int, multiple: int
         good, _bad = scan([Path(folder)])
         if not good:
             raise UserError(f"{flag} {folder} holds no readable images", "give a folder of images")
-        return good[:64]
+        return hold_out(good, config.val_images)[1]  # --val-images of them, spread out
 
     held = {}
     train_a, val_a = ((domains.a, named(config.val_a, "--val-a")) if config.val_a
