@@ -194,8 +194,8 @@ TRAIN: tuple[Setting, ...] = (
             "images (0: none)", "run", VALIDATION, label="validate every", min=0, max=10**9,
             resumable=True),
     Setting("val_images", int, 8, "held-out images per domain in each validation pass "
-            "(from --val-a/--val-b when given, else set aside from --a/--b)", "data", VALIDATION, label="held-out images", min=1,
-            max=64),
+            "(from --val-a/--val-b when given, else set aside from --a/--b)", "data",
+            VALIDATION, label="held-out images", min=1, max=64),
     Setting("val_a", str, None, "a folder of held-out domain A images", "data", VALIDATION,
             in_app=False, metavar="DIR", auto_text="a slice of --a"),
     Setting("val_b", str, None, "a folder of held-out domain B images", "data", VALIDATION,

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from cyclestudio.atomic import pid_alive
 from cyclestudio.errors import UserError
 
 CONFIG = "config.json"
@@ -152,7 +153,7 @@ class RunFolder:
             return None
         if info.get("host") != socket.gethostname():
             return info  # another machine's process: cannot check, assume it is alive
-        return info if _alive(int(info.get("pid") or 0)) else None
+        return info if pid_alive(int(info.get("pid") or 0)) else None
 
     def state(self) -> str:
         """new, running, stopped, crashed, failed or finished."""
@@ -287,18 +288,6 @@ def _unlock(f: IO[str]) -> None:
             pass
         return
     fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists, owned by someone else
-    return True
 
 
 # -- model files -------------------------------------------------------------------------

@@ -59,11 +59,11 @@ def iter_images(folder: Path, recursive: bool = True,
                 exclude: Iterable[Path] = ()) -> Iterator[Path]:
     """:func:`list_images` one file at a time, in the same order, holding one folder's
     listing at a time (a tree of a million files costs no more than its largest folder)."""
-    skip = {key for key in (_folder_key(Path(e)) for e in exclude) if key is not None}
+    skip = {key for key in (folder_key(Path(e)) for e in exclude) if key is not None}
     yield from _walk(Path(folder), recursive, skip)
 
 
-def _folder_key(path: Path) -> tuple[int, int] | None:
+def folder_key(path: Path) -> tuple[int, int] | None:
     """(device, inode) of a folder: the same folder whatever path, link or case names it."""
     try:
         st = os.stat(path)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclestudio.core.imagescan import folder_key
 from cyclestudio.errors import UserError
 
 
@@ -56,25 +57,17 @@ def safe_suffix(name: str) -> str:
 def check_output_folder(inputs: Sequence[Path], out_dir: Path) -> None:
     """UserError for an input that does not exist, or an output folder that is an input
     folder itself (its outputs would be read as inputs on the next run)."""
-    out_key = _folder_key(out_dir)
+    out_key = folder_key(out_dir)
     for given in inputs:
         given = Path(given)
         if not os.path.lexists(given):
             raise UserError(f"{given} does not exist", "check the path")
-        if out_key is not None and given.is_dir() and _folder_key(given) == out_key:
+        if out_key is not None and given.is_dir() and folder_key(given) == out_key:
             raise UserError(
                 f"--out {out_dir} is the input folder itself: its outputs would be mixed with "
                 "the inputs and read as inputs on the next run",
                 "choose another --out (a subfolder of it works: the output folder is never "
                 "read as input)")
-
-
-def _folder_key(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def iter_sources(inputs: Sequence[Path], out_dir: Path) -> Iterator[tuple[Path, Path]]:
