@@ -161,3 +161,19 @@ def test_a_bad_command_line_for_the_app_is_an_error_event_too(model, tmp_path, c
     assert exited.value.code == 2
     (error,) = events(capsys.readouterr().out)
     assert error["event"] == "error" and "--tile-size" in error["message"]
+
+
+def test_loading_a_model_does_not_start_torchs_compiler(tmp_path):
+    """The meta-device check of an untrusted file must not pull in torch's compiler: that
+    added 2.5 s and ~100 MiB to every translate, watch and export command."""
+    import subprocess
+    import sys
+
+    from cyclestudio.core.demo import demo_model_path
+
+    code = ("import sys\nfrom cyclestudio.core.modelfile import load_model\n"
+            f"load_model({str(demo_model_path())!r})\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "False"
