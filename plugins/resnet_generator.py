@@ -27,6 +27,7 @@ from cyclestudio.plugins.layers import (
     NORMS,
     PADDINGS,
     UPSAMPLES,
+    PointwiseConv2d,
     SelfAttention2d,
     downsample_block,
     init_weights,
@@ -109,9 +110,9 @@ class PixelBranch(nn.Module):
     def __init__(self, channels: int, width: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 1), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(width, width, 1), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(width, channels, 1),
+            PointwiseConv2d(channels, width), nn.LeakyReLU(0.2, True),
+            PointwiseConv2d(width, width), nn.LeakyReLU(0.2, True),
+            PointwiseConv2d(width, channels),
         )
         # He init: without normalisation, N(0, 0.02) would leave the branch nearly dead.
         for m in self.net:

