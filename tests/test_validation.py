@@ -73,6 +73,9 @@ def test_validation_figures_are_logged_shown_and_the_best_checkpoint_kept(colour
     logged = metrics(run, "validation")
     assert [m["iteration"] for m in logged] == [4, 8, 12]
     assert logged[-1]["validation"] == figures
+    # What each pass cost is kept, so a user can see validation is cheap.
+    assert all(m["seconds"] > 0 for m in logged)
+    assert [e["seconds"] for e in passes] == [m["seconds"] for m in logged]
 
     best = [e for e in passes if e["best"]][-1]
     state = load_checkpoint(run / "checkpoints" / "best.pt")

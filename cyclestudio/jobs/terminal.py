@@ -33,7 +33,8 @@ def resume_command(run: object) -> str:
         "cyclestudio train --resume RUN_FOLDER")
 
 
-def validation_line(iteration: object, figures: dict[str, Any], best: bool) -> str:
+def validation_line(iteration: object, figures: dict[str, Any], best: bool,
+                    seconds: float | None = None) -> str:
     """A validation pass in one line: per direction, the distance to the target domain
     against the untranslated inputs', the cycle error, and PSNR against truth if known."""
     parts = []
@@ -47,7 +48,9 @@ def validation_line(iteration: object, figures: dict[str, Any], best: bool) -> s
             text += (f", {figures[f'psnr_{side}']:.2f} dB vs truth "
                      f"(input {figures[f'psnr_{side}_input']:.2f} dB)")
         parts.append(text)
-    return f"validation at {iteration}: " + "; ".join(parts) + (" — best so far" if best else "")
+    took = f" ({seconds:.1f} s)" if isinstance(seconds, (int, float)) else ""
+    return (f"validation at {iteration}{took}: " + "; ".join(parts)
+            + (" — best so far" if best else ""))
 
 
 def progress_line(f: dict[str, Any]) -> str | None:
@@ -80,7 +83,8 @@ def _training(event: str, f: dict[str, Any]) -> str | None:
             f"{f.get('total_iterations')}\n  run folder: {f.get('run')}"
         )
     if event == "validation":
-        return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")))
+        return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")),
+                               f.get("seconds"))
     if event == "checkpoint":
         return f"saved {f.get('path')} at iteration {f.get('iteration')}"
     if event == "sample":

@@ -385,17 +385,20 @@ class StepLoop:
 
     def validate(self) -> None:
         """Translate the held-out images, log the figures, keep the best checkpoint."""
+        started = time.perf_counter()
         figures = self.validator.run(self.model)
+        seconds = round(time.perf_counter() - started, 3)  # what validation costs the run
         self.last_validation = self.iteration
         self.folder.append_metrics({"iteration": self.iteration, "validation": figures,
-                                    "time": round(time.time(), 3)})
+                                    "seconds": seconds, "time": round(time.time(), 3)})
         best = self.best_score is None or figures["score"] > self.best_score
         if best:
             self.best_score = figures["score"]
             self.save_best()
         for warning in self.health.validation(self.iteration, figures):
             self.events.emit("warning", message=warning, iteration=self.iteration)
-        self.events.emit("validation", iteration=self.iteration, figures=figures, best=best)
+        self.events.emit("validation", iteration=self.iteration, figures=figures, best=best,
+                         seconds=seconds)
 
     def save_best(self) -> None:
         """The generators at the best validation score so far, for export and translation."""
