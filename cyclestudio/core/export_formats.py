@@ -71,13 +71,6 @@ class ParityCheck:
         """Within tolerance."""
         return self.max_abs_error <= self.tolerance
 
-    def text(self) -> str:
-        """One line for a terminal."""
-        psnr = "∞" if math.isinf(self.psnr_db) else f"{self.psnr_db:.1f} dB"
-        verdict = "ok" if self.ok else f"MISMATCH (tolerance {self.tolerance:.1e})"
-        return (f"parity {self.direction} {self.image} {self.width}×{self.height}: "
-                f"max |Δ| {self.max_abs_error:.2e}, PSNR {psnr}: {verdict}")
-
     def to_json(self) -> dict[str, Any]:
         """For the `parity` event."""
         return {"direction": self.direction, "image": self.image,

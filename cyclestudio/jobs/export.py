@@ -8,10 +8,8 @@ random and real images at two sizes before it is kept (core/export_formats.py).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from cyclestudio import options
 
@@ -30,39 +28,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cyclestudio.core.export_formats import export
     from cyclestudio.jobs.events import Events
 
     options.fill_defaults(args, options.EXPORT)
-    events = Events(True) if args.events else None
+    events = Events(args.events, job="export")  # the terminal's lines: jobs/terminal.py
     started = time.perf_counter()
-
-    def say(event: str, text: str, **fields: Any) -> None:
-        if events is not None:
-            events.emit(event, **fields)
-        elif text:
-            print(text, file=sys.stdout, flush=True)
-
-    from cyclestudio.core.export_formats import export
-
-    say("started", f"exporting {args.run} as {args.format} ({args.direction})",
-        model=str(Path(args.run).absolute()), format=args.format, direction=args.direction)
+    events.emit("started", model=str(Path(args.run).absolute()), format=args.format,
+                direction=args.direction)
     files = export(Path(args.run), args.format, args.direction,
                    Path(args.out) if args.out else None,
-                   on_check=lambda c: say("parity", "  " + c.text(), **c.to_json()))
-    if events is None:
-        for f in files:
-            print(_describe(f.path, args.format), flush=True)
-    say("finished", "", files=[str(f.path.absolute()) for f in files],
-        seconds=round(time.perf_counter() - started, 2))
+                   on_check=lambda c: events.emit("parity", **c.to_json()))
+    events.emit("finished", files=[str(f.path.absolute()) for f in files],
+                seconds=round(time.perf_counter() - started, 2))
     return 0
-
-
-def _describe(path: Path, fmt: str) -> str:
-    size = f"{path.stat().st_size / 1e6:.1f} MB"
-    if fmt == "csmodel":
-        from cyclestudio.core.modelfile import read_info
-
-        info = read_info(path)
-        return (f"wrote {path} ({size}): {info.generator} {info.options}, {info.a_name} ↔ "
-                f"{info.b_name}, trained at {info.size} px, iteration {info.iteration}")
-    return f"wrote {path} ({size})"

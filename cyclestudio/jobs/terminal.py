@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 BAR_WIDTH = 24
@@ -128,10 +129,41 @@ def _files(event: str, f: dict[str, Any]) -> str | None:
     return None
 
 
+def _export(event: str, f: dict[str, Any]) -> str | None:
+    if event == "started":
+        return f"exporting {f.get('model')} as {f.get('format')} ({f.get('direction')})"
+    if event == "parity":
+        height, width = f.get("size") or (0, 0)
+        psnr = f.get("psnr_db")
+        verdict = "ok" if f.get("ok") else f"MISMATCH (tolerance {f.get('tolerance', 0):.1e})"
+        return (f"  parity {f.get('direction')} {f.get('image')} {width}×{height}: max |Δ| "
+                f"{f.get('max_abs_error', 0):.2e}, PSNR "
+                f"{'∞' if psnr is None else f'{psnr:.1f} dB'}: {verdict}")
+    if event == "finished":
+        return "\n".join(_written(Path(path)) for path in f.get("files") or [])
+    return None
+
+
+def _written(path: Path) -> str:
+    """One exported file: where, how big, and for a .csmodel what it holds."""
+    try:
+        size = f"{path.stat().st_size / 1e6:.1f} MB"
+    except OSError:
+        return f"wrote {path}"
+    if path.suffix != ".csmodel":
+        return f"wrote {path} ({size})"
+    from cyclestudio.core.modelfile import read_info
+
+    info = read_info(path)
+    return (f"wrote {path} ({size}): {info.generator} {info.options}, {info.a_name} ↔ "
+            f"{info.b_name}, trained at {info.size} px, iteration {info.iteration}")
+
+
 class Terminal:
     """Draws one job's events for a person. ``job``: ``train``, ``translate``, ``watch``
     or ``export``. Lines go to stderr, except a watched folder's one line per file (its
-    output, like a log, goes to stdout)."""
+    output, like a log, goes to stdout) and export's report of what it checked and
+    wrote (stdout)."""
 
     def __init__(self, job: str = "train", err: TextIO | None = None,
                  out: TextIO | None = None) -> None:
@@ -165,6 +197,8 @@ class Terminal:
             text = str(message)
         elif self.job == "train":
             text = _training(event, f)
+        elif self.job == "export":  # its report is its output, on stdout as before
+            text, stream = _export(event, f), self.out
         else:
             if event == "file" and self.job != "watch":
                 return  # a batch's files are summed up at its end (translate.Summary)
