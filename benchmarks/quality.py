@@ -37,11 +37,12 @@ import json
 import math
 import os
 import random
+import shlex
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -216,9 +217,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def train(task: dict[str, Path], preset: str, run: Path, budget: float, val_every: int,
-          threads: int, log: Callable[[str], None]) -> list[dict]:
+          threads: int, log: Callable[[str], None], extra: Sequence[str] = ()) -> list[dict]:
     """One `cyclestudio train` run; the validation figures with training CPU-s at each."""
-    cmd = [sys.executable, "-m", "cyclestudio", "train", "--preset", preset,
+    cmd = [sys.executable, "-m", "cyclestudio", "train", "--preset", preset, *extra,
            "--a", str(task["A"]), "--b", str(task["B"]), "--out", str(run),
            "--val-a", str(task["testA"]), "--val-truth", str(task["testA_truth"]),
            "--val-b", str(task["testB"]), "--val-b-truth", str(task["testB_truth"]),
@@ -311,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("quality-runs"))
     parser.add_argument("--tasks", default=",".join(KINDS))
-    parser.add_argument("--presets", default="paper,fast")
+    parser.add_argument("--presets", default="paper,fast",
+                        help="presets, or LABELs of --variant, to compare")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=PRESET:ARGS",
+                        help="a preset with more train flags, e.g. "
+                             "'gain8=fast:--generator-option pixel_gain=8'")
     parser.add_argument("--minutes", default="2,4,8,10",
                         help="CPU-minute marks; the runs stop after the last")
     parser.add_argument("--parallel", type=int, default=2, help="runs at once")
@@ -320,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print the table again from the runs under --out")
     args = parser.parse_args(argv)
     kinds, presets = args.tasks.split(","), args.presets.split(",")
+    variants = {}
+    for text in args.variant:
+        label, _, rest = text.partition("=")
+        base, _, flags = rest.partition(":")
+        variants[label] = (base, shlex.split(flags))
     minutes = [float(m) for m in args.minutes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
@@ -341,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(run)
-        rows = train(tasks[kind], preset, run, minutes[-1] * 60,
-                     VAL_EVERY.get(preset, 25), args.threads, log)
+        base, extra = variants.get(preset, (preset, []))
+        rows = train(tasks[kind], base, run, minutes[-1] * 60,
+                     VAL_EVERY.get(base, 25), args.threads, log, extra)
         (run / "rows.json").write_text(json.dumps(rows))  # for --report
         return rows
 

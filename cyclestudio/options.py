@@ -168,6 +168,11 @@ TRAIN: tuple[Setting, ...] = (
             OBJECTIVE, label="GP weight", min=0, max=1000),
     Setting("pool_size", int, 50, "past fakes the discriminators see (0: none)", "optim",
             OBJECTIVE, label="pool size", min=0, max=10000),
+    Setting("ema", float, 0.0, "average of the generators' weights over recent steps, "
+            "used for validation, samples, the best checkpoint and the exported model: "
+            "steadier translations than the last step's weights (0: off; e.g. 0.999, "
+            "shorter early in a run)", "optim", OBJECTIVE, label="weight average",
+            min=0, max=0.9999),
     Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
             label="learning rate G", flag="--lr", min=1e-6, max=1.0, resumable=True),
     Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,
@@ -335,13 +340,14 @@ PRESETS: dict[str, Preset] = {
         "fast", "Fast (learns on a laptop)",
         "Small networks that start as the identity and learn only the change: a narrow "
         "ResNet-6 generator with a global skip and a per-pixel colour branch, a PatchGAN "
-        "without instance norm (so it sees colour), no identity loss. At equal CPU time it "
-        "keeps images intact and learns colour mappings in minutes where the paper's recipe "
-        "still smears them (benchmarks/README.md, quality); it is slower to take up "
-        "spatial changes (sharpness, shapes).",
-        {"generator": "resnet_6blocks", "lambda_identity": 0.0},
+        "without instance norm (so it sees colour), no identity loss, and the generators' "
+        "weight average as the result. At equal CPU time it keeps images intact and "
+        "learns colour mappings in minutes where the paper's recipe still smears them "
+        "(benchmarks/README.md, quality); it is slower to take up spatial changes "
+        "(sharpness, shapes).",
+        {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999},
         generator_options={"width": 16, "upsample": "resize", "residual": True,
-                           "pixel_branch": 32},
+                           "pixel_branch": 32, "pixel_gain": 8.0},
         discriminator_options={"width": 32, "norm": "none"}),
     "paper": Preset(
         "paper", "The paper",

@@ -107,8 +107,9 @@ class ResnetGenerator(nn.Module):
 class PixelBranch(nn.Module):
     """A per-pixel MLP: 1×1 conv, LeakyReLU, 1×1 conv, LeakyReLU, 1×1 conv (the last at zero)."""
 
-    def __init__(self, channels: int, width: int) -> None:
+    def __init__(self, channels: int, width: int, gain: float = 1.0) -> None:
         super().__init__()
+        self.gain = float(gain)
         self.net = nn.Sequential(
             PointwiseConv2d(channels, width), nn.LeakyReLU(0.2, True),
             PointwiseConv2d(width, width), nn.LeakyReLU(0.2, True),
@@ -122,7 +123,8 @@ class PixelBranch(nn.Module):
         nn.init.zeros_(self.net[-1].weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        y = self.net(x)
+        return y * self.gain if self.gain != 1.0 else y
 
 
 class ResidualResnetGenerator(nn.Module):
@@ -131,7 +133,8 @@ class ResidualResnetGenerator(nn.Module):
     ``f``'s last convolution and ``p``'s last layer start at zero: the identity at first.
     """
 
-    def __init__(self, body: ResnetGenerator, pixel_branch: int = 0) -> None:
+    def __init__(self, body: ResnetGenerator, pixel_branch: int = 0,
+                 pixel_gain: float = 1.0) -> None:
         super().__init__()
         layers = list(body.model.children())
         if not isinstance(layers[-1], nn.Tanh) or not isinstance(layers[-2], nn.Conv2d):
@@ -141,7 +144,7 @@ class ResidualResnetGenerator(nn.Module):
         body.model = nn.Sequential(*layers[:-1])
         self.body = body
         channels = layers[-2].out_channels
-        self.pixel = PixelBranch(channels, pixel_branch) if pixel_branch else None
+        self.pixel = PixelBranch(channels, pixel_branch, pixel_gain) if pixel_branch else None
 
     def forward(self, x: Tensor) -> Tensor:
         change = self.body(x)
@@ -192,13 +195,19 @@ def identity_start_options() -> list[Option]:
             "change; it maps absolute colours, which instance norm hides (0: off)",
             min=0, max=1024,
         ),
+        Option(
+            "pixel_gain", float, 1.0,
+            "With pixel_branch: the colour branch's output is multiplied by this, so its "
+            "zero-started last layer moves this many times faster in the image (1: plain)",
+            min=1.0, max=100.0,
+        ),
     ]
 
 
 def build(
     in_channels: int, out_channels: int, width: int, blocks: int, norm: str, dropout: bool,
     upsample: str, downsample: str, padding: str, residual: bool = False,
-    pixel_branch: int = 0,
+    pixel_branch: int = 0, pixel_gain: float = 1.0,
 ) -> nn.Module:
     """A ResNet generator with the given options, initialised as the paper does.
 
@@ -214,7 +223,7 @@ def build(
         return net
     if in_channels != out_channels:
         raise ValueError("residual needs as many output channels as input channels")
-    return ResidualResnetGenerator(net, pixel_branch)
+    return ResidualResnetGenerator(net, pixel_branch, pixel_gain)
 
 
 @hookimpl

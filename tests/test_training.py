@@ -98,6 +98,31 @@ def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(do
     assert two[0]["lr"] == pytest.approx(2e-4) and two[-1]["lr"] == pytest.approx(2e-4 / 8)
 
 
+def test_the_weight_average_resumes_exactly_and_is_what_gets_exported(domains, tmp_path):
+    import torch
+
+    from cyclestudio.core.modelfile import load_model
+
+    a, b = domains
+    schedule = ["--epochs", "2", "--ema", "0.99", "--sample-every", "1000"]
+    assert train(a, b, tmp_path / "straight", *schedule).returncode == 0
+    assert train(a, b, tmp_path / "split", *schedule, "--iterations", "5").returncode == 0
+    resumed = cli("train", "--resume", str(tmp_path / "split"), "--iterations", "16")
+    assert resumed.returncode == 0, resumed.stderr
+    one = load_checkpoint(tmp_path / "straight" / "checkpoints" / "latest.pt")
+    two = load_checkpoint(tmp_path / "split" / "checkpoints" / "latest.pt")
+    assert one["ema_steps"] == two["ema_steps"] == 16
+    for net in ("G_A", "G_B"):
+        for key, value in one["ema"][net].items():
+            torch.testing.assert_close(two["ema"][net][key], value, rtol=1e-5, atol=1e-6)
+    # The average is not the last step's weights, and it is what the model file holds.
+    trained, average = one["nets"]["G_A"], one["ema"]["G_A"]
+    assert any(not torch.equal(trained[k], average[k]) for k in average)
+    model = load_model(tmp_path / "straight" / "model.csmodel")
+    for key, value in model.generator("a2b").state_dict().items():
+        assert torch.equal(value, average[key]), key
+
+
 def test_a_run_resumed_after_its_folders_shrank_warns_and_carries_on(tmp_path):
     a = make_domain(tmp_path / "a", 8, "warm", seed=1)
     b = make_domain(tmp_path / "b", 8, "cool", seed=2)

@@ -179,7 +179,7 @@ def test_the_paper_preset_resolves_to_the_official_recipe():
         "load_size": 286, "preprocess": "resize_and_crop", "flip": True, "gan_loss": "lsgan",
         "lambda_cycle": 10.0, "lambda_identity": 0.5, "pool_size": 50, "lr_g": 2e-4,
         "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 1, "epochs": 200,
-        "decay_epochs": 100, "lr_policy": "linear",
+        "decay_epochs": 100, "lr_policy": "linear", "ema": 0.0,
     }
     assert {k: paper[k] for k in official} == official
     recipe = options.preset("paper")

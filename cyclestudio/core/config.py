@@ -67,6 +67,7 @@ class OptimConfig:
     lambda_identity: float = _default("lambda_identity")
     gp_weight: float = _default("gp_weight")
     pool_size: int = _default("pool_size")
+    ema: float = _default("ema")
     lr_g: float = _default("lr_g")
     lr_d: float = None  # type: ignore[assignment]  # derived: the generator's rate
     beta1: float = _default("beta1")

@@ -126,6 +126,15 @@ class CycleGAN:
         self.G_B = build_generator(g.name, g.options, c, c, reg).to(device, memory_format=layout)
         self.D_A = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
         self.D_B = build_discriminator(d.name, d.options, c, reg).to(device, memory_format=layout)
+        # The weight average (``ema``): plain copies of the generators, never trained.
+        self.ema: dict[str, nn.Module] = {}
+        self.ema_steps = 0
+        if config.optim.ema > 0:
+            for key in ("G_A", "G_B"):
+                average = build_generator(g.name, g.options, c, c, reg).to(
+                    device, memory_format=layout)
+                average.load_state_dict(self.nets[key].state_dict())
+                self.ema[key] = average.requires_grad_(False).eval()
         if self.speed.checkpointing:
             for net in (self.G_A, self.G_B):
                 checkpoint_activations(net)
@@ -155,6 +164,28 @@ class CycleGAN:
     @property
     def nets(self) -> dict[str, nn.Module]:
         return {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
+
+    @property
+    def generators(self) -> dict[str, nn.Module]:
+        """The generators that translate (validation, samples, best checkpoint, export):
+        the weight average when the run keeps one, else the trained networks."""
+        return self.ema or {"G_A": self.G_A, "G_B": self.G_B}
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """Move the weight average towards the generators just stepped. Its decay grows
+        from 0.5 towards ``ema`` ((1 + n) / (10 + n) after n steps) so that early in a run
+        the average follows the generators instead of their random start."""
+        if not self.ema:
+            return
+        self.ema_steps += 1
+        decay = min(self.config.optim.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        for key, average in self.ema.items():
+            trained = self.nets[key]
+            torch._foreach_lerp_(list(average.parameters()),
+                                 [p.detach() for p in trained.parameters()], 1 - decay)
+            for mine, theirs in zip(average.buffers(), trained.buffers(), strict=True):
+                mine.copy_(theirs)
 
     # The schedule -------------------------------------------------------------
     def schedule(self) -> tuple[int, int, int]:
@@ -220,6 +251,7 @@ class CycleGAN:
             cycle_B = self.l1(rec_B, real_B) * lam
             loss_G = g_A + g_B + cycle_A + cycle_B + idt_A + idt_B
         self._backward(loss_G, self.opt_G)
+        self.update_average()
 
         # Discriminators, on pooled fakes.
         _set_requires_grad(discriminators, True)
@@ -244,26 +276,27 @@ class CycleGAN:
     @torch.no_grad()
     def sample_grid(self, real_A: Tensor, real_B: Tensor) -> Tensor:
         """Rows of [A, A→B, A→B→A, B, B→A, B→A→B], each (N, C, H, W) in [-1, 1]."""
-        was_training = self.G_A.training
-        self.G_A.eval()
-        self.G_B.eval()
+        G_A, G_B = self.generators["G_A"], self.generators["G_B"]
+        was_training = G_A.training
+        G_A.eval()
+        G_B.eval()
         try:
             real_A, real_B = real_A.to(self.device), real_B.to(self.device)
-            fake_B = self.G_A(real_A)
-            fake_A = self.G_B(real_B)
+            fake_B = G_A(real_A)
+            fake_A = G_B(real_B)
             n = min(len(real_A), len(real_B))
             cols = [
                 real_A[:n],
                 fake_B[:n],
-                self.G_B(fake_B)[:n],
+                G_B(fake_B)[:n],
                 real_B[:n],
                 fake_A[:n],
-                self.G_A(fake_A)[:n],
+                G_A(fake_A)[:n],
             ]
             return torch.stack([c.float().cpu() for c in cols], 1)  # (N, 6, C, H, W)
         finally:
-            self.G_A.train(was_training)
-            self.G_B.train(was_training)
+            G_A.train(was_training)
+            G_B.train(was_training)
 
     # State ---------------------------------------------------------------------
     def finite(self) -> bool:
@@ -275,8 +308,8 @@ class CycleGAN:
         """Everything needed to continue exactly (see core/checkpoint.py for the keys);
         ``generators_only``: just the two generators' weights, for a best checkpoint."""
         if generators_only:
-            return {"nets": {k: {n: t.cpu() for n, t in self.nets[k].state_dict().items()}
-                             for k in ("G_A", "G_B")}}
+            return {"nets": {k: {n: t.cpu() for n, t in net.state_dict().items()}
+                             for k, net in self.generators.items()}}
         rng: dict[str, Any] = {"torch": torch.get_rng_state(), "pool": self.pool_rng.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -295,12 +328,19 @@ class CycleGAN:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "pools": {"A": self.pool_A.state(), "B": self.pool_B.state()},
             "rng": rng,
+            **({"ema": {k: {n: t.cpu() for n, t in v.state_dict().items()}
+                        for k, v in self.ema.items()},
+                "ema_steps": self.ema_steps} if self.ema else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` saved."""
         for key, net in self.nets.items():
             net.load_state_dict(state["nets"][key])
+        for key, average in self.ema.items():
+            # A checkpoint without an average (none kept before): start it from the nets.
+            average.load_state_dict((state.get("ema") or state["nets"])[key])
+        self.ema_steps = int(state.get("ema_steps", 0))
         self.opt_G.load_state_dict(state["optimizers"]["G"])
         self.opt_D.load_state_dict(state["optimizers"]["D"])
         if self.scaler is not None and state.get("scaler"):
@@ -315,7 +355,7 @@ class CycleGAN:
 
     def move_to(self, device: torch.device) -> None:
         """Move networks, optimiser state and pools (pause frees the GPU this way)."""
-        for net in self.nets.values():
+        for net in (*self.nets.values(), *self.ema.values()):
             net.to(device)
         for opt in (self.opt_G, self.opt_D):
             for st in opt.state.values():

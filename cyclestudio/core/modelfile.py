@@ -156,7 +156,8 @@ def _info_from_checkpoint(state: dict[str, Any], source: Path) -> ModelInfo:
 
 
 def _generator_weights(state: dict[str, Any], source: Path) -> dict[str, dict[str, torch.Tensor]]:
-    nets = state.get("nets") or {}
+    # A run that averages its generators' weights exports the average (core/cyclegan.py).
+    nets = state.get("ema") or state.get("nets") or {}
     if not isinstance(nets, dict):
         raise UserError(f"{source} holds no generator weights", "the checkpoint is damaged")
     missing = [n for n in NETS if n not in nets]

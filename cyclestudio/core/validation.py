@@ -171,10 +171,11 @@ class Validator:
     @torch.no_grad()
     def run(self, model: Any) -> dict[str, float]:
         """Translate the held-out images with ``model`` (a CycleGAN) and measure."""
-        nets = {"A": (model.G_A, model.G_B), "B": (model.G_B, model.G_A)}
-        was_training = model.G_A.training
-        model.G_A.eval()
-        model.G_B.eval()
+        G_A, G_B = model.generators["G_A"], model.generators["G_B"]
+        nets = {"A": (G_A, G_B), "B": (G_B, G_A)}
+        was_training = G_A.training
+        G_A.eval()
+        G_B.eval()
         figures: dict[str, float] = {}
         try:
             for side in self.sides:
@@ -201,8 +202,8 @@ class Validator:
                     figures[f"ssim_{n}_input"] = float(np.mean([ssim(i, t) for i, t in zip(
                         ins, truth, strict=True)]))
         finally:
-            model.G_A.train(was_training)
-            model.G_B.train(was_training)
+            G_A.train(was_training)
+            G_B.train(was_training)
         figures["score"] = score(figures)
         return {k: round(v, 5) for k, v in figures.items()}
 
