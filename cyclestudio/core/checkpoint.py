@@ -12,7 +12,8 @@ readable images at the time), ``nets`` (``G_A``, ``G_B``, ``D_A``,
 tensors), ``rng`` (torch CPU and CUDA states, the pool generator's state),
 ``world_size`` (processes that trained it; 1 when missing), ``schedule_world_size``
 (the processes the schedule's iterations are counted for: the run's first world size),
-and with several processes ``rank_states`` (index r: process r's ``pools`` and ``rng``;
+with ``--ema`` ``ema`` (``G_A``, ``G_B``: the generators' weight average, what exports
+take) and ``ema_steps``, and with several processes ``rank_states`` (index r: process r's ``pools`` and ``rng``;
 None for rank 0, whose are the keys above).
 """
 
