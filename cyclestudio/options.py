@@ -347,7 +347,7 @@ PRESETS: dict[str, Preset] = {
         "(sharpness, shapes).",
         {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999},
         generator_options={"width": 16, "upsample": "resize", "residual": True,
-                           "pixel_branch": 32, "pixel_gain": 8.0},
+                           "pixel_branch": 32},
         discriminator_options={"width": 32, "norm": "none"}),
     "paper": Preset(
         "paper", "The paper",

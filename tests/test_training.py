@@ -57,14 +57,16 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert config["generator"] == {"name": "resnet_6blocks", "options": {
         "width": 4, "blocks": 6, "norm": "instance", "dropout": False,
         "upsample": "resize", "downsample": "strided", "padding": "reflect",
-        "residual": True, "pixel_branch": 32}}
+        "residual": True, "pixel_branch": 32, "pixel_gain": 1.0}}
     assert config["run"]["preset"] == "fast"
     assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
+    assert config["optim"]["ema"] == 0.999
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     assert state["iteration"] == 40
     assert set(state["nets"]) == {"G_A", "G_B", "D_A", "D_B"}
+    assert set(state["ema"]) == {"G_A", "G_B"} and state["ema_steps"] == 40
     assert set(state["optimizers"]) == {"G", "D"}
     assert 0 < len(state["pools"]["A"]) <= 50
     # The trained translator, named by the finished event, describes itself.
