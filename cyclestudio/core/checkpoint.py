@@ -13,8 +13,8 @@ tensors), ``rng`` (torch CPU and CUDA states, the pool generator's state),
 ``world_size`` (processes that trained it; 1 when missing), ``schedule_world_size``
 (the processes the schedule's iterations are counted for: the run's first world size),
 with ``--ema`` ``ema`` (``G_A``, ``G_B``: the generators' weight average, what exports
-take) and ``ema_steps``, and with several processes ``rank_states`` (index r: process r's ``pools`` and ``rng``;
-None for rank 0, whose are the keys above).
+take) and ``ema_steps``, and with several processes ``rank_states`` (index r: process
+r's ``pools`` and ``rng``; None for rank 0, whose are the keys above).
 """
 
 from __future__ import annotations
