@@ -111,6 +111,17 @@ def test_the_app_plots_validation_beside_the_losses(qtbot, tmp_path):
     t._events([{"event": "validation", "iteration": 30,
                 "figures": {"swd_A": 0.01, "swd_A_input": 0.4, "cycle_A": 0.1, "score": 0}}])
     assert list(t.validation_plot.series["swd_A"].x) == [10, 20, 30]
+    # A run with truth has 20-odd figures, one check box each: the window must still fit
+    # a laptop's screen (they once made its minimum width 3,000 px).
+    many = {f"{name}_{side}{suffix}": 0.5 for name in ("cycle", "identity", "change", "swd",
+                                                          "corr", "psnr", "ssim")
+            for side in "AB" for suffix in ("", "_input")}
+    t._events([{"event": "validation", "iteration": 40, "figures": {**many, "score": 0}}])
+    assert len(t.validation_plot.toggles) >= 20
+    window.show()
+    qtbot.wait(50)
+    assert t.validation_plot.minimumSizeHint().width() < 700
+    assert window.minimumSizeHint().width() < 1280, window.minimumSizeHint()
     window.close()
 
 

@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 REDRAW_MS = 250
 # Points drawn per curve: about one per pixel column of a wide plot. Drawing more only
@@ -194,9 +204,23 @@ class LossPlot(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
 
         # The coloured check boxes are the legend (a legend on the plot hid the curves).
-        self.toggle_row = QHBoxLayout()
+        # One row that scrolls sideways: the validation plot has 20-odd figures, whose
+        # boxes in a plain row made the window's minimum width 3,000 px.
+        boxes = QWidget()
+        self.toggle_row = QHBoxLayout(boxes)
+        self.toggle_row.setContentsMargins(0, 0, 0, 0)
         self.toggle_row.addWidget(QLabel("Show:"))
         self.toggle_row.addStretch(1)
+        self.toggle_area = QScrollArea()
+        self.toggle_area.setWidget(boxes)
+        self.toggle_area.setWidgetResizable(True)
+        self.toggle_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.toggle_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.toggle_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.toggle_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.toggle_area.setFixedHeight(QCheckBox("x").sizeHint().height()
+                                        + self.toggle_area.horizontalScrollBar().sizeHint().height()
+                                        + 2)
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(1, 200)
         self.smoothing.setValue(smoothing)
@@ -213,7 +237,7 @@ class LossPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot, 1)
-        layout.addLayout(self.toggle_row)
+        layout.addWidget(self.toggle_area)
         layout.addLayout(smoothing_row)
 
         self._timer = QTimer(self)
