@@ -35,6 +35,28 @@ def make_domain(folder: Path, count: int, kind: str, size: int = 40, seed: int =
     return folder
 
 
+def paired_task(root: Path, scene, mapping, train: int, test: int,
+                seed: int = 0) -> dict[str, Path]:
+    """An unpaired task with held-out truth, written as PNGs under ``root``: folders A
+    (``scene(rng)``), B (``mapping`` of other scenes), testA and truth (its true B).
+
+    ``scene(rng)`` and ``mapping(image)`` work on (H, W, 3) floats in [0, 1].
+    """
+    def save(image: np.ndarray, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((np.clip(image, 0, 1) * 255).round().astype("uint8")).save(path)
+
+    rng = np.random.default_rng(seed)
+    for i in range(train):
+        save(scene(rng), root / "A" / f"{i:02d}.png")
+        save(mapping(scene(rng)), root / "B" / f"{i:02d}.png")
+    for i in range(test):
+        a = scene(rng)
+        save(a, root / "testA" / f"{i:02d}.png")
+        save(mapping(a), root / "truth" / f"{i:02d}.png")
+    return {k: root / k for k in ("A", "B", "testA", "truth")}
+
+
 def cli(*args: str, cwd: Path | None = None, input: str | None = None,
         timeout: float = 240) -> subprocess.CompletedProcess:
     """Run `python -m cyclestudio ARGS` in a fresh process."""

@@ -8,13 +8,11 @@ closer to the held-out truth than the untranslated inputs are.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import cli, metrics
-from PIL import Image
+from helpers import cli, metrics, paired_task
 
 from cyclestudio import options
 from cyclestudio.core.modelfile import export_model, load_model
@@ -45,20 +43,8 @@ def scene(rng: np.random.Generator, size: int = 32) -> np.ndarray:
     return image
 
 
-def save(image: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype("uint8")).save(path)
-
-
 def test_the_default_recipe_gets_closer_to_the_truth_than_doing_nothing(tmp_path):
-    rng = np.random.default_rng(0)
-    for i in range(32):
-        save(scene(rng), tmp_path / "A" / f"{i:02d}.png")
-        save(grade(scene(rng)), tmp_path / "B" / f"{i:02d}.png")
-    for i in range(8):
-        a = scene(rng)
-        save(a, tmp_path / "testA" / f"{i:02d}.png")
-        save(grade(a), tmp_path / "truth" / f"{i:02d}.png")
+    paired_task(tmp_path, scene, grade, train=32, test=8)
     run = tmp_path / "run"
     # The default preset's settings and networks; only the images are small.
     done = cli("train", "--a", str(tmp_path / "A"), "--b", str(tmp_path / "B"),

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import TINY, cli, events, metrics
-from PIL import Image
+from helpers import TINY, cli, events, metrics, paired_task
 
 from cyclestudio import options
 from cyclestudio.core.checkpoint import load_checkpoint
@@ -32,24 +31,10 @@ def scene(rng: np.random.Generator, size: int = 32) -> np.ndarray:
     return np.where(disc, rng.uniform(0.1, 0.9, 3), base)
 
 
-def save(image: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype("uint8")).save(path)
-
-
 @pytest.fixture(scope="module")
 def colour_task(tmp_path_factory) -> dict[str, Path]:
     """Unpaired A and B (B = tone(other scenes)), held-out A with its true B."""
-    root = tmp_path_factory.mktemp("task")
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        save(scene(rng), root / "A" / f"{i:02d}.png")
-        save(tone(scene(rng)), root / "B" / f"{i:02d}.png")
-    for i in range(4):
-        a = scene(rng)
-        save(a, root / "testA" / f"{i:02d}.png")
-        save(tone(a), root / "truth" / f"{i:02d}.png")
-    return {k: root / k for k in ("A", "B", "testA", "truth")}
+    return paired_task(tmp_path_factory.mktemp("task"), scene, tone, train=12, test=4)
 
 
 def test_validation_figures_are_logged_shown_and_the_best_checkpoint_kept(colour_task, tmp_path):
