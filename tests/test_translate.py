@@ -347,6 +347,16 @@ def test_stop_between_files_ends_with_a_stopped_event(model, tmp_path, monkeypat
                 time.sleep(0.5)  # time for the job's stdin reader to take the line
             return super().write(text)
 
+    # A real network takes a while an image; the tests' tiny one took so little that all
+    # six were translated before the first file's line reached the app (as CI saw once).
+    from cyclestudio.core.translate import Translator
+    real_batch = Translator.translate_batch
+
+    def slow_batch(self, *args, **kwargs):
+        time.sleep(0.3)
+        return real_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Translator, "translate_batch", slow_batch)
     app = App()
     with os.fdopen(read) as stdin:
         monkeypatch.setattr(sys, "stdin", stdin)
