@@ -329,9 +329,15 @@ class Preset:
 
     def changes(self) -> list[str]:
         """What this preset changes from the settings' defaults, in words."""
-        out = [f"{TRAIN_BY_NAME[k].title} {v}" for k, v in self.settings.items()]
-        out += [f"generator {k}={v}" for k, v in self.generator_options.items()]
-        out += [f"discriminator {k}={v}" for k, v in self.discriminator_options.items()]
+        def shown(value: Any) -> str:  # 15, not 15.0; booleans as the command line has them
+            if isinstance(value, bool):
+                return str(value).lower()
+            return f"{value:g}" if isinstance(value, float) else str(value)
+
+        out = [f"{TRAIN_BY_NAME[k].title} {shown(v)}" for k, v in self.settings.items()]
+        out += [f"generator {k}={shown(v)}" for k, v in self.generator_options.items()]
+        out += [f"discriminator {k}={shown(v)}"
+                for k, v in self.discriminator_options.items()]
         return out
 
 

@@ -208,3 +208,32 @@ def test_the_plot_has_no_kink_where_a_run_resumed(window, qtbot, tmp_path):
                 "total_iterations": 200} for i in (60, 70)])
     xs = list(t.plot.series["G_A"].x)
     assert xs == sorted(xs) == [10, 20, 30, 40, 50, 60, 70]
+
+
+def test_the_recipe_box_fills_in_a_preset_says_what_it_changes_and_turns_custom(window):
+    window.show_page("Training")
+    t = window.training.setup_panel  # the setup beside the run's plots
+    assert t.preset.currentData() == "fast"
+    note = t.preset_note.text()
+    for change in ("GAN loss hinge", "λ cycle 15,", "λ identity 0,", "weight average 0.999",
+                   "generator residual=true"):
+        assert change in note, note
+    assert (t.hyper.value("gan_loss"), t.hyper.value("lambda_cycle")) == ("hinge", 15)
+
+    t.preset.setCurrentIndex(t.preset.findData("paper"))
+    assert t.generator.name() == "resnet_9blocks"
+    assert t.generator.form.values()["width"] == 64
+    assert (t.hyper.value("gan_loss"), t.hyper.value("lambda_cycle")) == ("lsgan", 10)
+    args = window.training.train_arguments(Path("RUN"))
+    assert args[args.index("--preset") + 1] == "paper"
+    assert "--lambda-cycle" not in args  # the preset's own value is not restated
+
+    t.hyper.set_value("lambda_cycle", 12.0)
+    assert t.preset.currentText() == "Custom"
+    assert t.preset_note.text() == "Based on “The paper”, with your changes."
+    args = window.training.train_arguments(Path("RUN"))
+    assert args[args.index("--preset") + 1] == "paper"
+    assert float(args[args.index("--lambda-cycle") + 1]) == 12
+
+    t.hyper.set_value("lambda_cycle", 10.0)  # back to the preset's value: no longer custom
+    assert t.preset.currentData() == "paper"
