@@ -155,6 +155,26 @@ def test_option_forms_enforce_ranges_and_choices(qtbot):
     assert form.changed_options() == ["width=64", "norm=batch", "dropout=true"]
 
 
+def test_number_fields_read_as_typed_not_padded_to_six_places(window, qtbot):
+    form = OptionForm()
+    qtbot.addWidget(form)
+    form.set_options(PLUGINS["generators"][0]["options"])
+    slope = form.widgets["slope"]
+    slope.setValue(1.0)
+    assert slope.text() == "1"  # was "1.000000"
+    slope.setValue(0.25)
+    assert slope.text() == "0.25"
+    slope.clear()
+    qtbot.keyClicks(slope, "0.5")
+    slope.interpretText()
+    assert slope.value() == 0.5
+    lr = window.training.hyper.field("lr_g")
+    assert lr.text() == "0.0002" and lr.value() == 2e-4  # six places kept for rates
+    for name in ("ema", "lambda_cycle"):
+        field = window.training.hyper.field(name)
+        assert "000" not in field.text(), (name, field.text())
+
+
 def test_training_arguments_carry_the_form(window, tmp_path):
     window.project.a.paths.append(str(make_images(tmp_path / "a", 2)))
     window.project.b.paths.append(str(make_images(tmp_path / "b", 2)))

@@ -28,6 +28,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+class DecimalSpinBox(QDoubleSpinBox):
+    """A float field that shows what was typed, not padding: 1, 0.5, 0.0002 (six places
+    are kept for learning rates, but "1.000000" is not shown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(6)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt's name
+        text = self.locale().toString(float(value), "f", self.decimals())
+        if not self.isGroupSeparatorShown():
+            text = text.replace(self.locale().groupSeparator(), "")
+        point = self.locale().decimalPoint()
+        if point in text:
+            text = text.rstrip("0").rstrip(point)
+        return text
+
+
 def _automatic(spec: dict[str, Any]) -> bool:
     """A number whose default is worked out from other values ("auto")."""
     return spec.get("default") is None and bool(spec.get("auto")) and spec.get("type") in (
@@ -52,8 +70,7 @@ def make_widget(spec: dict[str, Any]) -> QWidget:
             floor = int(low) if low is not None else 0
             spin.setRange(floor - 1, int(high) if high is not None else INT_LIMIT)
         else:
-            spin = QDoubleSpinBox()
-            spin.setDecimals(6)
+            spin = DecimalSpinBox()
             floor = float(low) if low is not None else 0.0
             spin.setRange(0.0 if floor > 0 else floor - 1, float(high) if high is not None
                           else FLOAT_LIMIT)
@@ -79,8 +96,7 @@ def make_widget(spec: dict[str, Any]) -> QWidget:
         spin.setValue(int(default or 0))
         widget = spin
     elif kind == "float":
-        dspin = QDoubleSpinBox()
-        dspin.setDecimals(6)
+        dspin = DecimalSpinBox()
         dspin.setRange(float(low) if low is not None else -FLOAT_LIMIT,
                        float(high) if high is not None else FLOAT_LIMIT)
         dspin.setSingleStep(0.1 if abs(float(default or 0)) >= 0.1 or not default else
