@@ -325,11 +325,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print the table again from the runs under --out")
     args = parser.parse_args(argv)
     kinds, presets = args.tasks.split(","), args.presets.split(",")
+    from cyclestudio.options import PRESETS
+
     variants = {}
     for text in args.variant:
-        label, _, rest = text.partition("=")
-        base, _, flags = rest.partition(":")
-        variants[label] = (base, shlex.split(flags))
+        label, eq, rest = text.partition("=")
+        base, colon, flags = rest.partition(":")
+        if not (label and eq and colon):
+            parser.error(f"--variant {text!r}: write LABEL=PRESET:FLAGS, e.g. "
+                         "'hinge=fast:--gan-loss hinge'")
+        if base not in PRESETS:
+            parser.error(f"--variant {text!r}: no preset {base!r}; use one of "
+                         + ", ".join(PRESETS))
+        try:
+            variants[label] = (base, shlex.split(flags))
+        except ValueError as error:
+            parser.error(f"--variant {text!r}: its flags do not parse ({error})")
+    unknown = [p for p in presets if p not in PRESETS and p not in variants]
+    if unknown:
+        parser.error(f"--presets: {', '.join(unknown)} is neither a preset ("
+                     + ", ".join(PRESETS) + ") nor the LABEL of a --variant")
     minutes = [float(m) for m in args.minutes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
