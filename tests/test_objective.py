@@ -1,5 +1,6 @@
 """The CycleGAN objective: each GAN loss trains; the pool and schedules follow the paper."""
 
+import copy
 import math
 
 import pytest
@@ -50,6 +51,32 @@ def test_identity_loss_is_off_when_its_weight_is_zero():
     model = CycleGAN(tiny_config(lambda_identity=0), torch.device("cpu"), 10)
     losses = model.train_step(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
     assert losses["idt_A"] == 0 and losses["idt_B"] == 0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_colour_loss_is_logged_and_continues_exactly_from_a_checkpoint(precision):
+    config = tiny_config(lambda_colour=30.0).with_run(precision=precision)
+    images = [(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
+              for _ in range(6)]
+    model = CycleGAN(config, torch.device("cpu"), 10)
+    for a, b in images[:3]:
+        losses = model.train_step(a, b)
+    assert {"colour_A", "colour_B"} <= set(losses)
+    assert losses["colour_A"] > 0 and losses["colour_B"] > 0
+    saved = copy.deepcopy(model.state_dict())  # on the CPU it shares the live tensors
+    assert len(saved["colour"]["A"]["real"]) == 3  # the recent pixels are in it
+
+    straight = [model.train_step(a, b) for a, b in images[3:]]
+    again = CycleGAN(config, torch.device("cpu"), 10)
+    again.load_state_dict(saved)
+    assert [again.train_step(a, b) for a, b in images[3:]] == straight
+
+
+def test_the_colour_loss_is_off_and_unlogged_by_default():
+    model = CycleGAN(tiny_config(), torch.device("cpu"), 10)
+    assert model.colour == {}
+    losses = model.train_step(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
+    assert "colour_A" not in losses
 
 
 def linear_critic(weight_norm: float) -> torch.nn.Module:

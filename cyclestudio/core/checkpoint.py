@@ -9,12 +9,14 @@ Keys: ``format`` ("cyclestudio.checkpoint"), ``format_version``, ``cyclestudio_v
 readable images at the time), ``nets`` (``G_A``, ``G_B``, ``D_A``,
 ``D_B`` state dicts; G_A maps A→B), ``optimizers`` (``G``, ``D``), ``schedulers``
 (``G``, ``D``), ``scaler`` (or None), ``pools`` (``A``, ``B``: lists of image
-tensors), ``rng`` (torch CPU and CUDA states, the pool generator's state),
+tensors), ``colour`` (with ``lambda_colour``: ``A``, ``B``: the colour loss's recent
+pixels, ``real`` and ``fake`` lists of tensors; else empty), ``rng`` (torch CPU and CUDA
+states, the pool and colour-loss generators' states),
 ``world_size`` (processes that trained it; 1 when missing), ``schedule_world_size``
 (the processes the schedule's iterations are counted for: the run's first world size),
 with ``--ema`` ``ema`` (``G_A``, ``G_B``: the generators' weight average, what exports
 take) and ``ema_steps``, and with several processes ``rank_states`` (index r: process
-r's ``pools`` and ``rng``; None for rank 0, whose are the keys above).
+r's ``pools``, ``colour`` and ``rng``; None for rank 0, whose are the keys above).
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class OptimConfig:
     gan_loss: str = _default("gan_loss")
     lambda_cycle: float = _default("lambda_cycle")
     lambda_identity: float = _default("lambda_identity")
+    lambda_colour: float = _default("lambda_colour")
     gp_weight: float = _default("gp_weight")
     pool_size: int = _default("pool_size")
     ema: float = _default("ema")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cyclestudio.core.colour_match import ColourMatch
 from cyclestudio.core.config import TrainConfig
 from cyclestudio.core.networks import build_discriminator, build_generator
 from cyclestudio.core.schedule import lr_factor
@@ -23,6 +24,7 @@ from cyclestudio.core.speed import resolve as resolve_speed
 from cyclestudio.plugins.discovery import Registry
 
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+COLOUR_LOSS_NAMES = ("colour_A", "colour_B")  # logged only when lambda_colour > 0
 
 
 class ImagePool:
@@ -151,6 +153,11 @@ class CycleGAN:
         self.pool_A = ImagePool(o.pool_size, self.pool_rng)  # fakes of domain A, for D_B
         self.pool_B = ImagePool(o.pool_size, self.pool_rng)  # fakes of domain B, for D_A
         self.gan = GANLoss(o.gan_loss)
+        # The colour-distribution loss (lambda_colour > 0): G_A's colours against B's, G_B's
+        # against A's; its own random numbers, so turning it on changes nothing else.
+        self.colour_rng = torch.Generator().manual_seed(config.run.seed + 11)
+        self.colour = ({"A": ColourMatch(self.colour_rng), "B": ColourMatch(self.colour_rng)}
+                       if o.lambda_colour > 0 else {})
         self.l1 = nn.L1Loss()
         self.iterations_per_epoch = iterations_per_epoch
         self.precision = self.speed.precision
@@ -250,6 +257,10 @@ class CycleGAN:
             cycle_A = self.l1(rec_A, real_A) * lam
             cycle_B = self.l1(rec_B, real_B) * lam
             loss_G = g_A + g_B + cycle_A + cycle_B + idt_A + idt_B
+            if self.colour:
+                colour_A = self.colour["A"].loss(fake_B, real_B) * o.lambda_colour
+                colour_B = self.colour["B"].loss(fake_A, real_A) * o.lambda_colour
+                loss_G = loss_G + colour_A + colour_B
         self._backward(loss_G, self.opt_G)
         self.update_average()
 
@@ -268,9 +279,11 @@ class CycleGAN:
         if self.scaler is not None:
             self.scaler.update()
 
-        values = (d_A, g_A, cycle_A, idt_A, d_B, g_B, cycle_B, idt_B)
+        names, values = LOSS_NAMES, (d_A, g_A, cycle_A, idt_A, d_B, g_B, cycle_B, idt_B)
+        if self.colour:
+            names, values = names + COLOUR_LOSS_NAMES, (*values, colour_A, colour_B)
         return dict(
-            zip(LOSS_NAMES, torch.stack([v.detach().float() for v in values]).tolist(), strict=True)
+            zip(names, torch.stack([v.detach().float() for v in values]).tolist(), strict=True)
         )
 
     @torch.no_grad()
@@ -310,7 +323,8 @@ class CycleGAN:
         if generators_only:
             return {"nets": {k: {n: t.cpu() for n, t in net.state_dict().items()}
                              for k, net in self.generators.items()}}
-        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "pool": self.pool_rng.get_state()}
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "pool": self.pool_rng.get_state(),
+                               "colour": self.colour_rng.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         total, decay_start, step = self.schedule()
@@ -327,6 +341,7 @@ class CycleGAN:
             },
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "pools": {"A": self.pool_A.state(), "B": self.pool_B.state()},
+            "colour": {k: match.state() for k, match in self.colour.items()},
             "rng": rng,
             **({"ema": {k: {n: t.cpu() for n, t in v.state_dict().items()}
                         for k, v in self.ema.items()},
@@ -350,6 +365,10 @@ class CycleGAN:
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         self.pool_rng.set_state(rng["pool"])
+        if "colour" in rng:  # checkpoints from before the colour loss have neither
+            self.colour_rng.set_state(rng["colour"])
+        for key, match in self.colour.items():
+            match.load(state.get("colour", {}).get(key, {}), self.device)
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
 
@@ -364,6 +383,8 @@ class CycleGAN:
                         st[k] = v.to(device)
         self.pool_A.load(self.pool_A.images, device)
         self.pool_B.load(self.pool_B.images, device)
+        for match in self.colour.values():
+            match.load(match.state(), device)
         self.device = device
 
 

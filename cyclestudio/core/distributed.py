@@ -154,7 +154,7 @@ def wrap(model: Any, ranks: Ranks) -> list[str]:
 
 
 def seed_rank_streams(model: Any, ranks: Ranks) -> None:
-    """Give every process but the first its own pool and dropout random streams.
+    """Give every process but the first its own pool, colour-loss and dropout random streams.
 
     Rank 0 keeps the streams a single process has, so one process is not a special case.
     """
@@ -162,6 +162,7 @@ def seed_rank_streams(model: Any, ranks: Ranks) -> None:
         return
     seed = model.config.run.seed
     model.pool_rng.manual_seed(seed + 7 + 1_000_003 * ranks.rank)
+    model.colour_rng.manual_seed(seed + 11 + 1_000_003 * ranks.rank)
     torch.manual_seed(seed + 1_000_003 * ranks.rank)
 
 
@@ -169,7 +170,7 @@ def seed_rank_streams(model: Any, ranks: Ranks) -> None:
 def rank_state(model: Any) -> dict[str, Any]:
     """This process's own pools and random states (the networks are the same everywhere)."""
     full = model.state_dict()
-    return {"pools": full["pools"], "rng": full["rng"]}
+    return {"pools": full["pools"], "rng": full["rng"], "colour": full["colour"]}
 
 
 def gather_rank_states(model: Any, ranks: Ranks) -> list[dict[str, Any]] | None:
@@ -197,12 +198,18 @@ def restore_rank_state(model: Any, state: dict[str, Any], ranks: Ranks) -> None:
     if mine is None:
         model.pool_A.load([], model.device)
         model.pool_B.load([], model.device)
+        for match in model.colour.values():
+            match.load({}, model.device)
         seed_rank_streams(model, ranks)
         return
     model.pool_A.load(mine["pools"]["A"], model.device)
     model.pool_B.load(mine["pools"]["B"], model.device)
     torch.set_rng_state(mine["rng"]["torch"])
     model.pool_rng.set_state(mine["rng"]["pool"])
+    if "colour" in mine["rng"]:
+        model.colour_rng.set_state(mine["rng"]["colour"])
+    for key, match in model.colour.items():
+        match.load(mine.get("colour", {}).get(key, {}), model.device)
     if "cuda" in mine["rng"] and model.device.type == "cuda":
         torch.cuda.set_rng_state(mine["rng"]["cuda"], model.device)
 
