@@ -29,7 +29,8 @@ REDRAW_MS = 250
 # Points drawn per curve: about one per pixel column of a wide plot. Drawing more only
 # costs paint time on the UI thread (a long run logs millions).
 MAX_DRAWN = 2000
-ORDER = ["G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B"]
+ORDER = ["G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "colour_A",
+         "colour_B"]
 # One palette for both themes: each colour contrasts at least 3.5:1 with the light (white)
 # and the dark (#1e1e1e) plot background, so curves and the coloured legend boxes stay
 # readable on both (tests/test_gui_first_hour.py checks it). In ORDER's order.
