@@ -1,9 +1,10 @@
 """What the colour-distribution loss (``--lambda-colour``) costs a training step.
 
-    python benchmarks/colour_loss_cost.py [--size 64] [--rounds 8] [--steps 10] [--threads 1]
+    python benchmarks/colour_loss_cost.py [--weight 30] [--size 64] [--rounds 8] [--steps 10]
+                                          [--threads 1]
 
-Builds the `fast` preset's networks twice in one process, with the preset's
-``lambda_colour`` and with 0, warms both up past the loss's fade-in, then times rounds
+Builds the `fast` preset's networks twice in one process, with ``--lambda-colour``
+``--weight`` and with 0, warms both up past the loss's fade-in, then times rounds
 of training steps, alternating the two so that load from other programs falls on both
 alike. Prints the CPU time a step (median and best round) of each.
 """
@@ -37,13 +38,14 @@ def model(size: int, lambda_colour: float) -> CycleGAN:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weight", type=float, default=30.0, help="--lambda-colour to time")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    weight = float(options.preset("fast").settings["lambda_colour"])
+    weight = args.weight
     models = {0.0: model(args.size, 0.0), weight: model(args.size, weight)}
     a = torch.rand(1, 3, args.size, args.size) * 2 - 1
     b = torch.rand(1, 3, args.size, args.size) * 2 - 1

@@ -350,13 +350,12 @@ PRESETS: dict[str, Preset] = {
         "fast", "Fast (learns on a laptop)",
         "Small networks that start as the identity and learn only the change: a narrow "
         "ResNet-6 generator with a global skip and a per-pixel colour branch, a PatchGAN "
-        "without instance norm (so it sees colour), no identity loss, a colour-distribution "
-        "loss (λ colour 30), and the generators' weight average as the result. At equal CPU "
-        "time it keeps images intact and learns colour mappings in minutes where the "
-        "paper's recipe still smears them (benchmarks/README.md, quality); it is slower to "
-        "take up spatial changes (sharpness, shapes).",
-        {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999,
-         "lambda_colour": 30.0},
+        "without instance norm (so it sees colour), no identity loss, and the generators' "
+        "weight average as the result. At equal CPU time it keeps images intact and "
+        "learns colour mappings in minutes where the paper's recipe still smears them "
+        "(benchmarks/README.md, quality); it is slower to take up spatial changes "
+        "(sharpness, shapes).",
+        {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999},
         generator_options={"width": 16, "upsample": "resize", "residual": True,
                            "pixel_branch": 32},
         discriminator_options={"width": 32, "norm": "none"}),
