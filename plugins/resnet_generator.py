@@ -146,6 +146,12 @@ class ResidualResnetGenerator(nn.Module):
         channels = layers[-2].out_channels
         self.pixel = PixelBranch(channels, pixel_branch, pixel_gain) if pixel_branch else None
 
+    @property
+    def colour_branch(self) -> nn.Module | None:
+        """The per-pixel branch, whose output is added to the result as it is: what the
+        colour-distribution loss (``--lambda-colour``) trains, alone."""
+        return self.pixel
+
     def forward(self, x: Tensor) -> Tensor:
         change = self.body(x)
         if self.pixel is not None:

@@ -72,6 +72,39 @@ def test_the_colour_loss_is_logged_and_continues_exactly_from_a_checkpoint(preci
     assert [again.train_step(a, b) for a, b in images[3:]] == straight
 
 
+def grads_after_one_step(lambda_colour: float, **generator: object) -> dict[str, torch.Tensor]:
+    """G_A's gradients after one step from the same weights (none of them zero)."""
+    config = TrainConfig(
+        data=DataConfig(a=("a",), b=("b",), size=32),
+        generator=ArchChoice("resnet_6blocks", {"width": 4, **generator}),
+        discriminator=ArchChoice("patchgan", {"width": 4, "norm": "none"}),
+        optim=OptimConfig(lambda_identity=0.0, lambda_colour=lambda_colour, lr_g=1e-12,
+                          lr_d=1e-12),
+        run=RunConfig(seed=3))
+    model = CycleGAN(config, torch.device("cpu"), 10)
+    with torch.no_grad():  # the identity start's zeros would block the gradients
+        noise = torch.Generator().manual_seed(5)
+        for p in (*model.G_A.parameters(), *model.G_B.parameters()):
+            p.add_(torch.randn(p.shape, generator=noise) * 0.01)
+    images = torch.Generator().manual_seed(6)
+    model.train_step(torch.rand(1, 3, 32, 32, generator=images) * 2 - 1,
+                     torch.rand(1, 3, 32, 32, generator=images) * 2 - 1)
+    return {k: p.grad.clone() for k, p in model.G_A.named_parameters()}
+
+
+def test_the_colour_loss_trains_the_colour_branch_alone_where_there_is_one():
+    branch = {"residual": True, "pixel_branch": 8}
+    without, with_ = grads_after_one_step(0.0, **branch), grads_after_one_step(30.0, **branch)
+    for name, grad in without.items():
+        if name.startswith("pixel."):
+            assert not torch.allclose(grad, with_[name]), name
+        else:  # the spatial part sees no colour loss: it cannot paint colours around objects
+            assert torch.equal(grad, with_[name]), name
+    # A generator without one is trained by the loss as a whole.
+    without, with_ = grads_after_one_step(0.0), grads_after_one_step(30.0)
+    assert not torch.allclose(without["model.1.weight"], with_["model.1.weight"])
+
+
 def test_the_colour_loss_is_off_and_unlogged_by_default():
     model = CycleGAN(tiny_config(), torch.device("cpu"), 10)
     assert model.colour == {}

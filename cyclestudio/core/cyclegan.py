@@ -9,6 +9,7 @@ fakes drawn from a history pool of 50.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -158,6 +159,15 @@ class CycleGAN:
         self.colour_rng = torch.Generator().manual_seed(config.run.seed + 11)
         self.colour = ({"A": ColourMatch(self.colour_rng), "B": ColourMatch(self.colour_rng)}
                        if o.lambda_colour > 0 else {})
+        # Where the generators have a colour branch (``colour_branch``: a module whose
+        # output is added to theirs as it is), the colour loss trains that branch alone:
+        # the spatial part could meet a colour distribution by painting around objects.
+        self._branch_out: dict[str, list[Tensor]] = {"G_A": [], "G_B": []}
+        if self.colour:
+            for key in ("G_A", "G_B"):
+                branch = getattr(self.nets[key], "colour_branch", None)
+                if isinstance(branch, nn.Module):
+                    branch.register_forward_hook(partial(self._keep_branch_output, key))
         self.l1 = nn.L1Loss()
         self.iterations_per_epoch = iterations_per_epoch
         self.precision = self.speed.precision
@@ -167,6 +177,11 @@ class CycleGAN:
         # DistributedDataParallel wrappers when several processes train one run
         # (core/distributed.py). Everything else uses the networks themselves.
         self.step_nets: dict[str, nn.Module] = {}
+
+    def _keep_branch_output(self, key: str, _module: nn.Module, _inputs: Any,
+                            output: Tensor) -> None:
+        if torch.is_grad_enabled():  # a training step's, not validation's or samples'
+            self._branch_out[key].append(output)
 
     @property
     def nets(self) -> dict[str, nn.Module]:
@@ -218,12 +233,20 @@ class CycleGAN:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def _backward(self, loss: Tensor, opt: torch.optim.Optimizer) -> None:
+    def _backward(self, loss: Tensor, opt: torch.optim.Optimizer,
+                  routed: list[tuple[Tensor, Tensor]] | None = None) -> None:
+        """Backward ``loss`` (and each (output, gradient) of ``routed``), then step."""
+        def scaled(t: Tensor) -> Tensor:
+            return self.scaler.scale(t) if self.scaler is not None else t
+
+        if routed:
+            torch.autograd.backward([scaled(loss), *(out for out, _ in routed)],
+                                    [None, *(scaled(grad) for _, grad in routed)])
+        else:
+            scaled(loss).backward()
         if self.scaler is None:
-            loss.backward()
             opt.step()
         else:
-            self.scaler.scale(loss).backward()
             self.scaler.step(opt)
 
     def train_step(self, real_A: Tensor, real_B: Tensor) -> dict[str, float]:
@@ -240,6 +263,8 @@ class CycleGAN:
         # Generators: the discriminators are frozen so their weights get no gradient.
         _set_requires_grad(discriminators, False)
         self.opt_G.zero_grad(set_to_none=True)
+        for outs in self._branch_out.values():
+            outs.clear()
         with self._autocast():
             fake_B = G_A(real_A)
             rec_A = G_B(fake_B)
@@ -257,11 +282,21 @@ class CycleGAN:
             cycle_A = self.l1(rec_A, real_A) * lam
             cycle_B = self.l1(rec_B, real_B) * lam
             loss_G = g_A + g_B + cycle_A + cycle_B + idt_A + idt_B
+            routed: list[tuple[Tensor, Tensor]] = []  # (branch output, its gradient)
             if self.colour:
                 colour_A = self.colour["A"].loss(fake_B, real_B) * o.lambda_colour
                 colour_B = self.colour["B"].loss(fake_A, real_A) * o.lambda_colour
-                loss_G = loss_G + colour_A + colour_B
-        self._backward(loss_G, self.opt_G)
+                # G_A's first call made fake_B; G_B's second made fake_A (its first: rec_A).
+                branches = self._branch_out["G_A"][:1] + self._branch_out["G_B"][1:2]
+                if len(branches) == 2:
+                    # The loss's gradient at the translations goes into the branches'
+                    # outputs only (each is added to its translation as it is).
+                    grads = torch.autograd.grad(colour_A + colour_B, [fake_B, fake_A],
+                                                retain_graph=True)
+                    routed = list(zip(branches, grads, strict=True))
+                else:
+                    loss_G = loss_G + colour_A + colour_B
+        self._backward(loss_G, self.opt_G, routed)
         self.update_average()
 
         # Discriminators, on pooled fakes.
