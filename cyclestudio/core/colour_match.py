@@ -6,9 +6,10 @@ both clouds are projected on random directions of colour space, the projections 
 sorted, and the sorted values are compared. That is the optimal transport between the
 two one-dimensional distributions, so its gradient tells every translated pixel which
 way its colour has to move, where a discriminator's gradient only says "more like the
-other domain" through a network that is still learning. The differences are squared:
-the gradient fades as the two clouds match, so sampling noise barely moves a
-translation whose colours are already right.
+other domain" through a network that is still learning. The differences are squared,
+so the gradient fades as the two clouds match; their sampling noise does not, and on
+long runs it keeps nudging colours that are already right (benchmarks/README.md,
+quality: why the loss is not the default).
 
 It compares domains, not single images: the translated cloud takes pixels from the last
 ``images`` steps (the older ones as fixed points; only the newest carry a gradient),
