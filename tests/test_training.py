@@ -76,9 +76,11 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert (info.a_name, info.b_name) == ("summer", "winter")
 
 
-def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(domains, tmp_path):
+@pytest.mark.parametrize("recipe", [[], ["--lambda-colour", "30"]], ids=["default", "colour"])
+def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(
+        domains, tmp_path, recipe):
     a, b = domains
-    schedule = ["--epochs", "3", "--log-every", "1", "--sample-every", "1000"]
+    schedule = ["--epochs", "3", "--log-every", "1", "--sample-every", "1000", *recipe]
     straight = train(a, b, tmp_path / "straight", *schedule)
     assert straight.returncode == 0, straight.stderr
     # Stop mid-epoch (8 iterations per epoch), then resume to the end.
@@ -91,6 +93,7 @@ def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(do
 
     one, two = metrics(tmp_path / "straight"), metrics(tmp_path / "split")
     assert [m["iteration"] for m in two] == list(range(1, 25))
+    assert ("colour_A" in two[-1]["losses"]) == bool(recipe)  # its banks were resumed too
     for x, y in zip(one, two, strict=True):
         assert x["lr"] == pytest.approx(y["lr"], rel=1e-9)
         for k in x["losses"]:
