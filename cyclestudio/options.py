@@ -166,7 +166,8 @@ TRAIN: tuple[Setting, ...] = (
             "optim", OBJECTIVE, label="λ identity", min=0, max=100),
     Setting("lambda_colour", float, 0.0, "weight of the colour-distribution loss: the "
             "sliced Wasserstein distance between the translations' pixel colours and the "
-            "target domain's, over recent images (0: off, the paper)", "optim", OBJECTIVE,
+            "target domain's, over recent images; it fades out once they are within sampling "
+            "noise of each other (0: off)", "optim", OBJECTIVE,
             label="λ colour", min=0, max=1000),
     Setting("gp_weight", float, 10.0, "gradient-penalty weight (wgangp only)", "optim",
             OBJECTIVE, label="GP weight", min=0, max=1000),

@@ -43,7 +43,10 @@ def learn_offset(shift: torch.Tensor, steps: int = 600) -> torch.Tensor:
 def test_the_loss_moves_translations_to_the_other_domains_colours():
     shift = torch.tensor([0.3, -0.2, 0.0])
     offset = learn_offset(shift)
-    assert torch.allclose(offset, shift, atol=0.06), offset
+    # Two thirds of the way and more: it lets go within the sampling noise of a few
+    # images of these very varied domains (in training the adversarial loss goes on).
+    assert offset[0] > 0.2 and offset[1] < -0.133, offset
+    assert abs(offset[2]) < 0.05, offset
 
 
 def test_matching_domains_are_left_alone_though_single_images_differ():
@@ -75,29 +78,57 @@ def test_it_compares_domains_so_a_right_contrast_stays_nearly_right():
                                              real_images=1))
     domains = learn_contrast(ColourMatch(torch.Generator().manual_seed(2)))
     assert one_picture < 0.5
-    assert domains > 0.85, domains
+    # Without the gate the noise of a few images still pulls contrast in a little (0.93);
+    # with it the loss lets go once the domains match.
+    assert domains > 0.97, domains
 
 
 def test_the_loss_grows_with_a_colour_cast():
-    images = palette_images(torch.Generator().manual_seed(3), 100)
+    ours, theirs = (palette_images(torch.Generator().manual_seed(s), 300) for s in (3, 4))
     losses: dict[float, list[float]] = {}
     for cast in (0.0, 0.1, 0.3):
         match = ColourMatch(torch.Generator().manual_seed(4))
-        losses[cast] = [float(match.loss(image[None] + cast, image[None])) for image in images]
-    # Past the fade-in, on average: the same domain's colours score only sampling noise.
-    mean = {cast: sum(v[64:]) / len(v[64:]) for cast, v in losses.items()}
+        losses[cast] = [float(match.loss(a[None] + cast, b[None]))
+                        for a, b in zip(ours, theirs, strict=True)]
+    # Past the fade-in and once the gate has settled, on average: the same domain's colours
+    # score (nearly) nothing, a slight cast a little, a strong one much more.
+    mean = {cast: sum(v[200:]) / len(v[200:]) for cast, v in losses.items()}
     assert mean[0.0] < mean[0.1] < mean[0.3], mean
-    assert mean[0.3] > 3 * mean[0.0], mean
+    assert mean[0.3] > 10 * mean[0.1] and mean[0.1] > 10 * mean[0.0], mean
 
 
-def test_its_recent_pixels_survive_a_checkpoint():
-    images = palette_images(torch.Generator().manual_seed(5), 10)
+def gates(match: ColourMatch, data: torch.Generator, steps: int, cast: float) -> list[float]:
+    """The gate after each step, translations being fresh images of the domain + ``cast``."""
+    out = []
+    for _ in range(steps):
+        match.loss(palette_images(data, 1) + cast, palette_images(data, 1))
+        out.append(match.gate)
+    return out
+
+
+def test_the_loss_stops_pushing_once_colours_match_and_comes_back_when_they_drift():
+    # Translations as close to the domain as its own samples are: after the running means
+    # settle, the loss is off nearly always (its noise would only nudge right colours).
+    data, match = torch.Generator().manual_seed(7), ColourMatch(torch.Generator().manual_seed(8))
+    matched = gates(match, data, 400, 0.0)
+    assert sum(matched[200:]) / 200 < 0.1, sum(matched[200:]) / 200
+    # A cast after that: the loss is back at full strength within the running means' span.
+    drifted = gates(match, data, 200, 0.3)
+    assert drifted[-1] == 1.0 and sum(drifted[100:]) / 100 > 0.9
+    # And a cast from the start is pushed on all along.
+    cast = gates(ColourMatch(torch.Generator().manual_seed(8)), data, 300, 0.3)
+    assert min(cast) == 1.0
+
+
+def test_its_recent_pixels_and_its_gate_survive_a_checkpoint():
+    data = torch.Generator().manual_seed(5)
+    ours, theirs = palette_images(data, 310) + 0.15, palette_images(data, 310)
     one = ColourMatch(torch.Generator().manual_seed(6))
-    for image in images[:6]:
-        one.loss(image[None], image[None] * 0.5)
+    for a, b in zip(ours[:300], theirs[:300], strict=True):
+        one.loss(a[None], b[None])
+    assert 0 < one.gate < 1  # partly open: its running means decide the next steps
     two = ColourMatch(torch.Generator().manual_seed(6))
     two.generator.set_state(one.generator.get_state())
     two.load(one.state(), torch.device("cpu"))
-    for image in images[6:]:
-        assert torch.equal(one.loss(image[None], image[None] * 0.5),
-                           two.loss(image[None], image[None] * 0.5))
+    for a, b in zip(ours[300:], theirs[300:], strict=True):
+        assert torch.equal(one.loss(a[None], b[None]), two.loss(a[None], b[None]))

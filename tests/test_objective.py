@@ -57,19 +57,22 @@ def test_identity_loss_is_off_when_its_weight_is_zero():
 def test_the_colour_loss_is_logged_and_continues_exactly_from_a_checkpoint(precision):
     config = tiny_config(lambda_colour=30.0).with_run(precision=precision)
     images = [(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
-              for _ in range(6)]
+              for _ in range(24)]
     model = CycleGAN(config, torch.device("cpu"), 10)
     for a, b in images[:3]:
         losses = model.train_step(a, b)
     assert {"colour_A", "colour_B"} <= set(losses)
     assert losses["colour_A"] > 0 and losses["colour_B"] > 0
+    for a, b in images[3:20]:  # past 16 steps, the gate's running means have begun
+        model.train_step(a, b)
     saved = copy.deepcopy(model.state_dict())  # on the CPU it shares the live tensors
-    assert len(saved["colour"]["A"]["real"]) == 3  # the recent pixels are in it
+    assert len(saved["colour"]["A"]["real"]) == 20  # the recent pixels are in it
+    assert saved["colour"]["A"]["floor"] is not None  # and the gate's running means
 
-    straight = [model.train_step(a, b) for a, b in images[3:]]
+    straight = [model.train_step(a, b) for a, b in images[20:]]
     again = CycleGAN(config, torch.device("cpu"), 10)
     again.load_state_dict(saved)
-    assert [again.train_step(a, b) for a, b in images[3:]] == straight
+    assert [again.train_step(a, b) for a, b in images[20:]] == straight
 
 
 def grads_after_one_step(lambda_colour: float, **generator: object) -> dict[str, torch.Tensor]:

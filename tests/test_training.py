@@ -83,17 +83,19 @@ def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(
     schedule = ["--epochs", "3", "--log-every", "1", "--sample-every", "1000", *recipe]
     straight = train(a, b, tmp_path / "straight", *schedule)
     assert straight.returncode == 0, straight.stderr
-    # Stop mid-epoch (8 iterations per epoch), then resume to the end.
-    first = train(a, b, tmp_path / "split", *schedule, "--iterations", "11")
+    # Stop mid-epoch (8 iterations per epoch), then resume to the end; by iteration 19
+    # the colour loss's gate has running means to carry over.
+    first = train(a, b, tmp_path / "split", *schedule, "--iterations", "19")
     assert first.returncode == 0, first.stderr
     resumed = cli("train", "--resume", str(tmp_path / "split"), "--iterations", "24", "--events")
     assert resumed.returncode == 0, resumed.stderr
     started = events(resumed.stdout)[0]
-    assert started["iteration"] == 11 and started["resumed"] is True
+    assert started["iteration"] == 19 and started["resumed"] is True
 
     one, two = metrics(tmp_path / "straight"), metrics(tmp_path / "split")
     assert [m["iteration"] for m in two] == list(range(1, 25))
-    assert ("colour_A" in two[-1]["losses"]) == bool(recipe)  # its banks were resumed too
+    # The colour loss (its banks and its gate) resumes exactly too.
+    assert ("colour_A" in two[-1]["losses"]) == bool(recipe)
     for x, y in zip(one, two, strict=True):
         assert x["lr"] == pytest.approx(y["lr"], rel=1e-9)
         for k in x["losses"]:
