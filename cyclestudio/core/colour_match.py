@@ -11,9 +11,11 @@ other domain" through a network that is still learning.
 A few images are a noisy sample of a domain, so even a perfect translation scores above
 zero, and pushing on that noise nudges colours that are already right: on the demo's
 long run an ungated loss slid back by 2 dB after iteration ~1,500 (benchmarks/README.md,
-quality). So the loss is gated by its noise floor: the same distance between the newest
-real images and the older ones, which is what two samples of one domain differ by. The
-running mean of the distance over its running floor (about the last 100 steps, from the
+quality). So the loss is gated by its noise floor, measured like with like: the gate's
+level is the distance between the translations and the real images of the same last
+``images`` steps, its floor the same distance between those real images and the
+``images`` steps' worth before them, which is what two samples of one domain differ by.
+The running mean of the level over the running floor (about the last 100 steps, from the
 17th on: the floor reads high until a few hundred steps have passed) gives the gate,
 ``ratio - 1`` clipped to 0..1: full while the translations are clearly off, fading to
 nothing as they come within sampling noise of the domain, back as soon as they drift away.
@@ -82,8 +84,10 @@ class ColourMatch:
         directions = torch.randn(channels, self.projections, generator=self.generator)
         directions = (directions / directions.norm(dim=0, keepdim=True)).to(clouds.device)
         theirs = torch.sort(reals @ directions, dim=0).values
-        distance = _distance(torch.sort(clouds @ directions, dim=0).values, theirs)
-        self._update_gate(float(distance.detach()), self._floor(directions))
+        ours = torch.sort(clouds @ directions, dim=0).values
+        distance = _distance(ours, theirs)
+        self._update_gate(float(_distance(ours.detach(), self._recent(directions))),
+                          self._floor(directions))
         # Scaled so that the newest image's pixels get the gradient a per-image loss gives,
         # and faded in while the real cloud fills: a few images are a noisy picture.
         filled = len(self.real) / self.real.maxlen
@@ -96,10 +100,14 @@ class ColourMatch:
         (what a perfect translation would still score), once there are enough of both."""
         if len(self.real) <= 2 * self.images:
             return None
-        bank = list(self.real)
-        recent = torch.sort(torch.cat(bank[-self.images:], 0) @ directions, dim=0).values
-        older = torch.sort(torch.cat(bank[:-self.images], 0) @ directions, dim=0).values
-        return float(_distance(recent, older))
+        older = list(self.real)[-2 * self.images:-self.images]
+        older = torch.sort(torch.cat(older, 0) @ directions, dim=0).values
+        return float(_distance(self._recent(directions), older))
+
+    def _recent(self, directions: Tensor) -> Tensor:
+        """The sorted projections of the newest ``images`` real images' pixels."""
+        recent = torch.cat(list(self.real)[-self.images:], 0)
+        return torch.sort(recent @ directions, dim=0).values
 
     def _update_gate(self, distance: float, floor: float | None) -> None:
         if floor is None:  # too few real images yet to tell noise from a real difference
