@@ -108,7 +108,7 @@ def test_the_colour_loss_trains_the_colour_branch_alone_where_there_is_one():
     assert not torch.allclose(without["model.1.weight"], with_["model.1.weight"])
 
 
-def test_the_colour_loss_is_off_and_unlogged_by_default():
+def test_the_colour_loss_is_off_and_unlogged_at_weight_zero_as_in_the_paper():
     model = CycleGAN(tiny_config(), torch.device("cpu"), 10)
     assert model.colour == {}
     losses = model.train_step(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))

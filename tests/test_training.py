@@ -8,12 +8,13 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 from helpers import TINY, cli, events, make_domain, metrics
 from PIL import Image
 
 from cyclestudio.core.checkpoint import load_checkpoint
-from cyclestudio.core.modelfile import read_info
+from cyclestudio.core.modelfile import load_translator, read_info
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,15 @@ def domains(tmp_path_factory):
     a = make_domain(root / "summer", 8, "warm", seed=1)
     b = make_domain(root / "winter", 8, "cool", seed=2)
     return a, b
+
+
+def mean_colour(folder, translator=None, direction="a2b"):
+    """The mean RGB (0..1) of a folder's images, translated first if a translator is given."""
+    images = [np.asarray(Image.open(p), dtype=np.float64) / 255
+              for p in sorted(folder.glob("*.png"))]
+    if translator is not None:
+        images = [translator.translate(x, direction) for x in images]
+    return np.mean([x.mean((0, 1)) for x in images], 0)
 
 
 def train(a, b, out, *extra):
@@ -45,11 +55,9 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     lines = metrics(run)
     assert [m["iteration"] for m in lines] == list(range(1, 41))
     for m in lines:
-        assert set(m["losses"]) == {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B",
-                                    "idt_B"}
+        assert set(m["losses"]) == {"D_A", "G_A", "cycle_A", "idt_A", "colour_A",
+                                    "D_B", "G_B", "cycle_B", "idt_B", "colour_B"}
         assert all(v == v and abs(v) < 1e3 for v in m["losses"].values())  # finite
-    cycle = [m["losses"]["cycle_A"] + m["losses"]["cycle_B"] for m in lines]
-    assert sum(cycle[-8:]) < 0.8 * sum(cycle[:8])
 
     config = json.loads((run / "config.json").read_text())
     assert config["config_version"] == 1
@@ -60,7 +68,7 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
         "residual": True, "pixel_branch": 32, "pixel_gain": 1.0}}
     assert config["run"]["preset"] == "fast"
     assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
-    assert config["optim"]["ema"] == 0.999
+    assert config["optim"]["ema"] == 0.999 and config["optim"]["lambda_colour"] == 30
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
@@ -74,9 +82,19 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     info = read_info(run / evs[-1]["model"])
     assert (info.generator, info.iteration, info.size) == ("resnet_6blocks", 40, 32)
     assert (info.a_name, info.b_name) == ("summer", "winter")
+    # It learns: in 40 tiny steps the model's translations already lean towards the
+    # other domain's colours, both ways (red-ish summer, blue-ish winter). Measured:
+    # 0.87 of the inputs' distance with the default preset; without its colour loss
+    # 0.99, where this fails.
+    translator = load_translator(run / evs[-1]["model"], "cpu", precision="fp32")
+    means = {name: mean_colour(folder) for name, folder in zip("ab", domains, strict=True)}
+    for direction, source, target in (("a2b", a, "b"), ("b2a", b, "a")):
+        translated = mean_colour(source, translator, direction)
+        before = np.abs(mean_colour(source) - means[target]).sum()
+        assert np.abs(translated - means[target]).sum() < 0.95 * before, direction
 
 
-@pytest.mark.parametrize("recipe", [[], ["--lambda-colour", "30"]], ids=["default", "colour"])
+@pytest.mark.parametrize("recipe", [[], ["--lambda-colour", "0"]], ids=["default", "no-colour"])
 def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(
         domains, tmp_path, recipe):
     a, b = domains
@@ -94,8 +112,8 @@ def test_a_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(
 
     one, two = metrics(tmp_path / "straight"), metrics(tmp_path / "split")
     assert [m["iteration"] for m in two] == list(range(1, 25))
-    # The colour loss (its banks and its gate) resumes exactly too.
-    assert ("colour_A" in two[-1]["losses"]) == bool(recipe)
+    # The default's colour loss (its banks and its gate) resumes exactly too.
+    assert ("colour_A" in two[-1]["losses"]) == (not recipe)
     for x, y in zip(one, two, strict=True):
         assert x["lr"] == pytest.approx(y["lr"], rel=1e-9)
         for k in x["losses"]:
