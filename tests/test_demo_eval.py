@@ -136,15 +136,16 @@ def test_the_shipped_demo_model_is_small_and_close_to_the_true_mapping(tmp_path)
     assert (info.a_name, info.b_name) == (demo.A_NAME, demo.B_NAME)
     assert model.stat().st_size < 8_000_000
     scores = shipped_demo_scores(tmp_path)
-    # Measured (resources/make_demo_model.py, the fast preset): 33.5 dB day → dusk and
-    # 29.9 dB dusk → day on these images, against 13.7 dB for the untranslated inputs.
-    assert scores["a2b"]["psnr"] >= 32, scores
-    assert scores["b2a"]["psnr"] >= 29, scores
+    # Measured (resources/make_demo_model.py, the fast preset): 34.0 dB day → dusk and
+    # 31.4 dB dusk → day on these images, against 13.7 / 13.6 dB for the untranslated
+    # inputs (the model before the colour loss: 33.2 / 30.3).
+    assert scores["a2b"]["psnr"] >= 33, scores
+    assert scores["b2a"]["psnr"] >= 30.5, scores
     for result in scores.values():  # sharper than a smear: more structure than the input
         assert result["ssim"] > result["ssim_input"], scores
 
 
-@pytest.mark.xfail(reason="issue 9 asks for 32 dB both ways; dusk → day reaches 29.9 dB",
+@pytest.mark.xfail(reason="issue 9 asks for 32 dB both ways; dusk → day reaches 31.4 dB",
                    strict=True)
 def test_the_shipped_demo_model_reaches_32_db_both_ways(tmp_path):
     scores = shipped_demo_scores(tmp_path)
