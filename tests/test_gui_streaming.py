@@ -90,6 +90,21 @@ def test_the_plot_adds_a_batch_of_progress_events_per_curve(qtbot):
     assert len(x) == MAX_DRAWN and x[-1] == 5000
 
 
+def test_the_colour_loss_starts_hidden_so_the_other_losses_keep_their_scale(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.add_many([(i, {"G_A": 0.3, "cycle_A": 0.2, "colour_A": 12.0}) for i in range(1, 51)])
+    plot._redraw_if_dirty()
+    assert plot.toggles["G_A"].isChecked() and not plot.toggles["colour_A"].isChecked()
+    view = plot.plot.getViewBox()
+    view.autoRange()
+    assert view.viewRange()[1][1] < 1  # the axis is the small losses'
+    plot.toggles["colour_A"].setChecked(True)  # the user asks for it
+    assert plot.curves["colour_A"].isVisible()
+    view.autoRange()
+    assert view.viewRange()[1][1] > 12
+
+
 ENV_WORKER = textwrap.dedent("""
     import json, os
     print(json.dumps({"event": "finished", "omp": os.environ.get("OMP_WAIT_POLICY")}))

@@ -41,6 +41,7 @@ BACKGROUNDS = {"light": "#ffffff", "dark": "#1e1e1e"}
 
 # The validation figures (core/validation.py), in the same colour scheme: a figure and
 # its untranslated baseline ("_input", dashed) share a colour.
+HIDDEN_LOSSES = {"colour_A", "colour_B"}  # plotted once the user ticks them
 NOT_PLOTTED = {"score"}  # the best checkpoint's ranking figure repeats another one
 VALIDATION_ORDER = ["psnr_A", "psnr_B", "swd_A", "swd_B", "cycle_A", "cycle_B", "identity_A",
                     "identity_B", "ssim_A", "ssim_B", "change_A", "change_B", "corr_A", "corr_B"]
@@ -176,7 +177,8 @@ class _Read(QRunnable):
 class LossPlot(QWidget):
     """pyqtgraph curves against iteration, with toggles and smoothing.
 
-    By default the losses; ``key="validation"`` plots the validation figures, where
+    By default the losses (all but the colour loss start visible: its scale would
+    flatten the rest); ``key="validation"`` plots the validation figures, where
     only the main figure per direction starts visible (PSNR against the truth if the
     run has it, else the distance to the target domain) beside its dashed baseline.
     """
@@ -341,7 +343,9 @@ class LossPlot(QWidget):
 
     def _starts_visible(self, name: str) -> bool:
         if self.key == "losses":
-            return True
+            # The colour loss is λ colour (30 in fast) times a distance: it runs 10–50×
+            # the others and would flatten them against the axis. Its toggle shows it.
+            return name not in HIDDEN_LOSSES
         return name.split("_")[0] == self._main
 
     def _choose_main(self, names: Any) -> None:
