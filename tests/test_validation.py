@@ -219,6 +219,29 @@ def test_health_notices_idle_worse_than_nothing_and_inverted_translations():
     assert len(said) == 1 and "inverts" in said[0] and "G_B" in said[0]
 
 
+def test_health_notices_translations_drifting_from_their_domain_without_truth():
+    # The blur task's sharpening, measured: it matched the input at 1.01-1.03 times the
+    # untranslated images' distance and had fallen 2-4 dB under it at 1.10-1.25.
+    health = Health("lsgan", warmup=0)
+    calm = {"change_A": 0.02, "corr_A": 0.99, "swd_A": 0.10, "swd_A_input": 0.30,
+            "change_B": 0.02, "corr_B": 0.99, "swd_B": 0.172, "swd_B_input": 0.1665}
+    assert [w for i in range(10) for w in health.validation(i, calm)] == []  # 1.03: no
+    drifting = {**calm, "swd_B": 0.19}
+    said = [w for i in range(5) for w in health.validation(10 + i, drifting)]
+    assert len(said) == 1 and "G_B" in said[0] and "further from domain A" in said[0]
+    assert "0.190 against 0.167" in said[0]
+    assert "closer earlier in the run" in said[0] and "earlier checkpoint" in said[0]
+    # A run that has never been as close as its inputs (the paper's generators start
+    # from noise) is told to train longer instead.
+    health = Health("lsgan", warmup=0)
+    said = [w for i in range(5) for w in health.validation(i, {**calm, "swd_B": 0.5})]
+    assert len(said) == 1 and "Train longer" in said[0] and "earlier" not in said[0]
+    # Where the run has truth, PSNR against it judges instead: one warning, not two.
+    truth = {"psnr_B": 27.0, "psnr_B_input": 26.0}
+    health = Health("lsgan", warmup=0)
+    assert [w for i in range(10) for w in health.validation(i, {**drifting, **truth})] == []
+
+
 def test_the_convert_page_offers_a_runs_best_checkpoint(qtbot, tmp_path):
     from cyclestudio.gui.model_list import ModelChooser
     from cyclestudio.project import Project

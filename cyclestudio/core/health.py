@@ -4,7 +4,8 @@ Signs watched in the losses and samples: a discriminator that has won outright (
 loss has fallen to about 0, so its generator learns little from it), and a generator
 that gives nearly the same image for every input (mode collapse). In the validation
 figures: generators that leave their inputs unchanged, translations further from the
-truth than the untranslated images, and inverted brightness. Each warning is given once,
+truth than the untranslated images (without truth: further from the target domain than
+the untranslated images), and inverted brightness. Each warning is given once,
 and again only after the sign has gone away and come back.
 
 "About 0" depends on the GAN loss. The discriminator losses of lsgan, vanilla and
@@ -34,6 +35,12 @@ WARMUP = 200  # iterations before judging at all
 SAMENESS = 0.1  # fakes differ from each other < 10% as much as the real images do
 IDLE = 0.004  # translations that change their inputs by under 0.4% on average
 INVERTED = -0.5  # input and translation brightness anti-correlated this strongly
+# Translations this much further from their target domain than the untranslated inputs
+# (the validation's distance, which needs no truth). Measured (benchmarks/README.md,
+# quality): on the blur task, sharpening went from 1.01-1.03 while it matched the input's
+# PSNR to 1.06-1.25 as it fell 0.4-4 dB under it; shape stayed at or under 1.03 at the
+# input's PSNR, colour and the demo at 0.15-0.65.
+DRIFT = 1.05
 VALIDATION_PATIENCE = 5  # consecutive validation passes
 
 
@@ -49,6 +56,9 @@ class Health:
         self.warmup = warmup
         self._low: dict[str, deque[bool]] = {}
         self._active: set[str] = set()
+        # Per direction: the lowest distance-to-domain ratio seen (translations against
+        # the untranslated inputs).
+        self._closest: dict[str, float] = {}
 
     def _once(self, key: str, condition: bool, message: str) -> list[str]:
         if condition and key not in self._active:
@@ -121,6 +131,23 @@ class Health:
                     f"({figures[f'psnr_{side}']:.1f} dB against {figures[f'psnr_{side}_input']:.1f}"
                     " dB untranslated): the model so far is worse than doing nothing. Train "
                     "longer, or try the recipe of another --preset")
+            elif f"swd_{side}" in figures:  # no truth: the distance to the domain tells
+                distance, before = figures[f"swd_{side}"], figures[f"swd_{side}_input"]
+                ratio = distance / max(before, 1e-12)
+                closest = self._closest[side] = min(ratio, self._closest.get(side, ratio))
+                drift = self._streak(f"drift_{side}", late and ratio > DRIFT)
+                if closest <= DRIFT:  # it was about as close as the inputs: drifting
+                    advice = ("It was closer earlier in the run: compare the sample grids "
+                              "and export an earlier checkpoint (the run's checkpoints folder "
+                              "keeps one every --keep-every-epochs), or go on with a lower --lr")
+                else:
+                    advice = "Train longer, or try the recipe of another --preset"
+                warnings += self._once(
+                    f"drift_{side}", drift,
+                    f"{g}'s translations have been further from domain {target} than the "
+                    f"untranslated images for {VALIDATION_PATIENCE} validations (distance "
+                    f"{distance:.3f} against {before:.3f} untranslated, iteration {iteration}): "
+                    f"so far the model does worse than doing nothing. {advice}")
             inverted = self._streak(f"invert_{side}", figures.get(f"corr_{side}", 0) < INVERTED)
             warnings += self._once(
                 f"invert_{side}", inverted,
