@@ -31,6 +31,7 @@ REDRAW_MS = 250
 MAX_DRAWN = 2000
 ORDER = ["G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "colour_A",
          "colour_B"]
+HIDDEN_LOSSES = {"colour_A", "colour_B"}  # plotted once the user ticks them
 # One palette for both themes: each colour contrasts at least 3.5:1 with the light (white)
 # and the dark (#1e1e1e) plot background, so curves and the coloured legend boxes stay
 # readable on both (tests/test_gui_first_hour.py checks it). In ORDER's order.
@@ -41,7 +42,6 @@ BACKGROUNDS = {"light": "#ffffff", "dark": "#1e1e1e"}
 
 # The validation figures (core/validation.py), in the same colour scheme: a figure and
 # its untranslated baseline ("_input", dashed) share a colour.
-HIDDEN_LOSSES = {"colour_A", "colour_B"}  # plotted once the user ticks them
 NOT_PLOTTED = {"score"}  # the best checkpoint's ranking figure repeats another one
 VALIDATION_ORDER = ["psnr_A", "psnr_B", "swd_A", "swd_B", "cycle_A", "cycle_B", "identity_A",
                     "identity_B", "ssim_A", "ssim_B", "change_A", "change_B", "corr_A", "corr_B"]
