@@ -38,8 +38,8 @@ INVERTED = -0.5  # input and translation brightness anti-correlated this strongl
 # Translations this much further from their target domain than the untranslated inputs
 # (the validation's distance, which needs no truth). Measured (benchmarks/README.md,
 # quality): on the blur task, sharpening went from 1.01-1.03 while it matched the input's
-# PSNR to 1.06-1.25 as it fell 0.4-4 dB under it; shape stayed at or under 1.03 at the
-# input's PSNR, colour and the demo at 0.15-0.65.
+# PSNR to 1.06-1.25 as it fell 0.1-4.3 dB under it; shape stayed at or under 1.03 at the
+# input's PSNR, colour and the demo at 0.14-0.67.
 DRIFT = 1.05
 VALIDATION_PATIENCE = 5  # consecutive validation passes
 
