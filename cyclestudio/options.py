@@ -160,7 +160,8 @@ TRAIN: tuple[Setting, ...] = (
             label="loader workers", min=0, max=64, resumable=True),
     Setting("gan_loss", str, "lsgan", "the adversarial loss (the paper: lsgan)", "optim",
             OBJECTIVE, label="GAN loss", choices=GAN_LOSSES),
-    Setting("lambda_cycle", float, 10.0, "weight of the cycle-consistency loss", "optim",
+    Setting("lambda_cycle", float, 10.0, "weight of the cycle-consistency loss (the paper: 10); "
+            "lower learns a colour change sooner but lets the generator paint blotches", "optim",
             OBJECTIVE, label="λ cycle", min=0, max=1000),
     Setting("lambda_identity", float, 0.5, "identity loss weight, relative to λ cycle",
             "optim", OBJECTIVE, label="λ identity", min=0, max=100),
