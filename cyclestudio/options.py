@@ -163,6 +163,10 @@ TRAIN: tuple[Setting, ...] = (
     Setting("lambda_cycle", float, 10.0, "weight of the cycle-consistency loss (the paper: 10); "
             "lower learns a colour change sooner but lets the generator paint blotches", "optim",
             OBJECTIVE, label="λ cycle", min=0, max=1000),
+    Setting("cycle_warmup", int, 0, "iterations over which λ cycle grows from half its "
+            "weight to all of it: a colour change is learnt sooner early on, and the whole "
+            "weight later keeps the generator from painting (0: off, the paper)", "optim",
+            OBJECTIVE, label="cycle warm-up", min=0, max=10_000_000),
     Setting("lambda_identity", float, 0.5, "identity loss weight, relative to λ cycle",
             "optim", OBJECTIVE, label="λ identity", min=0, max=100),
     Setting("lambda_colour", float, 0.0, "weight of the colour-distribution loss: the "

@@ -53,6 +53,20 @@ def test_identity_loss_is_off_when_its_weight_is_zero():
     assert losses["idt_A"] == 0 and losses["idt_B"] == 0
 
 
+@pytest.mark.parametrize(("iteration", "share"), [(0, 0.5), (50, 0.75), (100, 1.0), (400, 1.0)])
+def test_the_cycle_warm_up_starts_at_half_the_weight_and_grows_to_all_of_it(iteration, share):
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    cycle = {}
+    for warmup in (0, 100):  # the same seed: the same weights, so only the weight differs
+        model = CycleGAN(tiny_config(cycle_warmup=warmup), torch.device("cpu"), 10)
+        model.set_lr(iteration)  # what the training loop calls before each step
+        losses = model.train_step(a, b)
+        cycle[warmup] = (losses["cycle_A"], losses["cycle_B"], losses["idt_A"])
+    assert cycle[100][0] == pytest.approx(share * cycle[0][0], rel=1e-5)
+    assert cycle[100][1] == pytest.approx(share * cycle[0][1], rel=1e-5)
+    assert cycle[100][2] == pytest.approx(cycle[0][2], rel=1e-5)  # identity: the whole λ
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_the_colour_loss_is_logged_and_continues_exactly_from_a_checkpoint(precision):
     config = tiny_config(lambda_colour=30.0).with_run(precision=precision)

@@ -64,6 +64,7 @@ class OptimConfig:
 
     gan_loss: str = _default("gan_loss")
     lambda_cycle: float = _default("lambda_cycle")
+    cycle_warmup: int = _default("cycle_warmup")
     lambda_identity: float = _default("lambda_identity")
     lambda_colour: float = _default("lambda_colour")
     gp_weight: float = _default("gp_weight")

@@ -102,6 +102,14 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def cycle_warmup_factor(warmup: int, iteration: int) -> float:
+    """The share of λ cycle used at ``iteration`` (from 0): half at first, growing in a
+    straight line to all of it at ``warmup``; always all of it without a warm-up."""
+    if warmup <= 0:
+        return 1.0
+    return 0.5 + 0.5 * min(1.0, iteration / warmup)
+
+
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
     for net in nets:
         for p in net.parameters():
@@ -132,6 +140,7 @@ class CycleGAN:
         # The weight average (``ema``): plain copies of the generators, never trained.
         self.ema: dict[str, nn.Module] = {}
         self.ema_steps = 0
+        self.cycle_factor = cycle_warmup_factor(o.cycle_warmup, 0)  # set_lr moves it on
         if config.optim.ema > 0:
             for key in ("G_A", "G_B"):
                 average = build_generator(g.name, g.options, c, c, reg).to(
@@ -224,6 +233,7 @@ class CycleGAN:
             group["lr"] = o.lr_g * factor
         for group in self.opt_D.param_groups:
             group["lr"] = o.lr_d * factor
+        self.cycle_factor = cycle_warmup_factor(o.cycle_warmup, iteration)
         return o.lr_g * factor
 
     # One step -----------------------------------------------------------------
@@ -252,7 +262,8 @@ class CycleGAN:
     def train_step(self, real_A: Tensor, real_B: Tensor) -> dict[str, float]:
         """One optimisation step of G then D; returns every loss as a float."""
         o = self.config.optim
-        lam, lam_idt = o.lambda_cycle, o.lambda_cycle * o.lambda_identity
+        # The identity loss keeps its weight relative to the whole λ cycle, warm-up or not.
+        lam, lam_idt = o.lambda_cycle * self.cycle_factor, o.lambda_cycle * o.lambda_identity
         layout = self.speed.memory_format
         real_A = real_A.to(self.device, non_blocking=True, memory_format=layout)
         real_B = real_B.to(self.device, non_blocking=True, memory_format=layout)
