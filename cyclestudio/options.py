@@ -357,13 +357,14 @@ PRESETS: dict[str, Preset] = {
         "Small networks that start as the identity and learn only the change: a narrow "
         "ResNet-6 generator with a global skip and a per-pixel colour branch, a PatchGAN "
         "without instance norm (so it sees colour), no identity loss, a colour-distribution "
-        "loss that stops once the colours match, and the generators' "
+        "loss that stops once the colours match, a cycle weight that starts at half and grows "
+        "to the paper's over the first 2,000 iterations, and the generators' "
         "weight average as the result. At equal CPU time it keeps images intact and "
         "learns colour mappings in minutes where the paper's recipe still smears them "
         "(benchmarks/README.md, quality); it is slower to take up spatial changes "
         "(sharpness, shapes).",
         {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999,
-         "lambda_colour": 30.0},
+         "lambda_colour": 30.0, "cycle_warmup": 2000},
         generator_options={"width": 16, "upsample": "resize", "residual": True,
                            "pixel_branch": 32},
         discriminator_options={"width": 32, "norm": "none"}),
