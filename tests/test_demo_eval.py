@@ -108,15 +108,15 @@ def test_eval_where_no_pair_can_be_scored_says_why_instead_of_crashing(tmp_path,
     assert result["images"] == 0 and result["psnr"] is None and len(result["failed"]) == 2
 
 
-def shipped_demo_scores(tmp_path: Path, test: int = 8) -> dict[str, dict]:
-    """eval's figures for the shipped demo model on ``test`` held-out images each way."""
+def shipped_demo_scores(tmp_path: Path, images: int = 8) -> dict[str, dict]:
+    """eval's figures for the shipped demo model on ``images`` held-out images each way."""
     model = demo.demo_model_path()
     if model is None:
         pytest.skip("resources/demo.csmodel is not built in this checkout")
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.eval import evaluate, pair_files
 
-    roles = demo.make_demo_data(tmp_path / "data", train=0, test=test)
+    roles = demo.make_demo_data(tmp_path / "data", train=0, test=images)
     translator = load_translator(model, "cpu", precision="fp32")
     scores = {}
     for direction, test, truth in (("a2b", "testA", "testA_truth"),
@@ -149,7 +149,7 @@ def test_the_shipped_demo_model_is_small_and_close_to_the_true_mapping(tmp_path)
 @pytest.mark.xfail(reason="issue 9 asks for 32 dB both ways; dusk → day reaches 31.8 dB "
                    "on the 40 held-out images (32.2 on the first 8)", strict=True)
 def test_the_shipped_demo_model_reaches_32_db_both_ways(tmp_path):
-    scores = shipped_demo_scores(tmp_path, test=demo.TEST_IMAGES)  # as the README reports
+    scores = shipped_demo_scores(tmp_path, images=demo.TEST_IMAGES)  # as the README reports
     assert min(r["psnr"] for r in scores.values()) >= 32, scores
 
 
