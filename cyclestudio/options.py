@@ -183,6 +183,11 @@ TRAIN: tuple[Setting, ...] = (
             "steadier translations than the last step's weights (0: off; e.g. 0.999, "
             "shorter early in a run)", "optim", OBJECTIVE, label="weight average",
             min=0, max=0.9999),
+    Setting("ema_ramp", int, 9, "how far the weight average lags while it builds up: its "
+            "decay after n steps is (1 + n)/(1 + n + N) until it reaches the weight "
+            "average's, so it trails the generators by about n/(N + 1) steps; smaller: "
+            "steadier and further behind (9: the first form; fast: 3)", "optim", OBJECTIVE,
+            label="weight-average ramp", min=1, max=1000),
     Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
             label="learning rate G", flag="--lr", min=1e-6, max=1.0, resumable=True),
     Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,

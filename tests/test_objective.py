@@ -11,6 +11,7 @@ from cyclestudio.core.cyclegan import (
     CycleGAN,
     GANLoss,
     ImagePool,
+    average_decay,
     gradient_penalty,
     lr_factor,
 )
@@ -65,6 +66,27 @@ def test_the_cycle_warm_up_starts_at_half_the_weight_and_grows_to_all_of_it(iter
     assert cycle[100][0] == pytest.approx(share * cycle[0][0], rel=1e-5)
     assert cycle[100][1] == pytest.approx(share * cycle[0][1], rel=1e-5)
     assert cycle[100][2] == pytest.approx(cycle[0][2], rel=1e-5)  # identity: the whole λ
+
+
+@pytest.mark.parametrize("ramp", [3, 9])
+def test_the_weight_average_trails_steadily_moving_weights_by_a_share_of_the_run(ramp):
+    model = CycleGAN(tiny_config(ema=0.999, ema_ramp=ramp), torch.device("cpu"), 10)
+    with torch.no_grad():
+        for p in model.ema["G_A"].parameters():
+            p.zero_()
+        steps = 300
+        for step in range(1, steps + 1):  # weights that move at a steady pace: step k puts k
+            for p in model.nets["G_A"].parameters():
+                p.fill_(step)
+            model.update_average()
+    lag = steps - next(model.ema["G_A"].parameters()).mean().item()
+    assert lag == pytest.approx(steps / (ramp + 1), rel=0.02)  # 75 steps at 3, 30 at 9
+    # Ramp 9 is the decay the weight average had before it had a ramp (and what a run
+    # folder from then loads as), so such a run resumes with the average it began with.
+    assert OptimConfig().ema_ramp == 9
+    first_form = [min(0.999, (1 + n) / (10 + n)) for n in range(1, 12_000)]
+    assert [average_decay(0.999, 9, n) for n in range(1, 12_000)] == first_form
+    assert average_decay(0.999, ramp, 100_000) == 0.999
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

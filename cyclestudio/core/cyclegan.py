@@ -110,6 +110,14 @@ def cycle_warmup_factor(warmup: int, iteration: int) -> float:
     return 0.5 + 0.5 * min(1.0, iteration / warmup)
 
 
+def average_decay(ema: float, ramp: int, steps: int) -> float:
+    """The weight average's decay at its ``steps``-th update (from 1): (1 + n) / (1 + n +
+    ramp), growing until it reaches ``ema``. While it grows, the average of weights that
+    move at a steady pace lags n / (ramp + 1) steps behind them: ramp 9 (the first form,
+    (1 + n) / (10 + n)) follows the last tenth of the run, ramp 3 the last quarter."""
+    return min(ema, (1 + steps) / (1 + steps + ramp))
+
+
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
     for net in nets:
         for p in net.parameters():
@@ -204,13 +212,14 @@ class CycleGAN:
 
     @torch.no_grad()
     def update_average(self) -> None:
-        """Move the weight average towards the generators just stepped. Its decay grows
-        from 0.5 towards ``ema`` ((1 + n) / (10 + n) after n steps) so that early in a run
-        the average follows the generators instead of their random start."""
+        """Move the weight average towards the generators just stepped, with the decay
+        :func:`average_decay` gives: early in a run the average follows the generators
+        instead of their random start."""
         if not self.ema:
             return
         self.ema_steps += 1
-        decay = min(self.config.optim.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        o = self.config.optim
+        decay = average_decay(o.ema, o.ema_ramp, self.ema_steps)
         for key, average in self.ema.items():
             trained = self.nets[key]
             torch._foreach_lerp_(list(average.parameters()),
