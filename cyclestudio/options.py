@@ -364,12 +364,13 @@ PRESETS: dict[str, Preset] = {
         "without instance norm (so it sees colour), no identity loss, a colour-distribution "
         "loss that stops once the colours match, a cycle weight that starts at half and grows "
         "to the paper's over the first 2,000 iterations, and the generators' "
-        "weight average as the result. At equal CPU time it keeps images intact and "
+        "weight average as the result (one that trails them by a quarter of the run while "
+        "it builds up, so it rides out their swings). At equal CPU time it keeps images intact and "
         "learns colour mappings in minutes where the paper's recipe still smears them "
         "(benchmarks/README.md, quality); it is slower to take up spatial changes "
         "(sharpness, shapes).",
         {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999,
-         "lambda_colour": 30.0, "cycle_warmup": 2000},
+         "lambda_colour": 30.0, "cycle_warmup": 2000, "ema_ramp": 3},
         generator_options={"width": 16, "upsample": "resize", "residual": True,
                            "pixel_branch": 32},
         discriminator_options={"width": 32, "norm": "none"}),

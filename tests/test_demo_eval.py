@@ -108,15 +108,15 @@ def test_eval_where_no_pair_can_be_scored_says_why_instead_of_crashing(tmp_path,
     assert result["images"] == 0 and result["psnr"] is None and len(result["failed"]) == 2
 
 
-def shipped_demo_scores(tmp_path: Path, images: int = 8) -> dict[str, dict]:
-    """eval's figures for the shipped demo model on ``images`` held-out images each way."""
+def shipped_demo_scores(tmp_path: Path) -> dict[str, dict]:
+    """eval's figures for the shipped demo model on all the held-out images each way."""
     model = demo.demo_model_path()
     if model is None:
         pytest.skip("resources/demo.csmodel is not built in this checkout")
     from cyclestudio.core.modelfile import load_translator
     from cyclestudio.jobs.eval import evaluate, pair_files
 
-    roles = demo.make_demo_data(tmp_path / "data", train=0, test=images)
+    roles = demo.make_demo_data(tmp_path / "data", train=0, test=demo.TEST_IMAGES)
     translator = load_translator(model, "cpu", precision="fp32")
     scores = {}
     for direction, test, truth in (("a2b", "testA", "testA_truth"),
@@ -135,22 +135,16 @@ def test_the_shipped_demo_model_is_small_and_close_to_the_true_mapping(tmp_path)
     info = read_info(model)
     assert (info.a_name, info.b_name) == (demo.A_NAME, demo.B_NAME)
     assert model.stat().st_size < 8_000_000
+    # All 40 held-out images each way, as the README reports them. Measured
+    # (resources/make_demo_model.py, the fast preset): 35.41 dB day → dusk and 32.21 dB
+    # dusk → day, against 13.74 / 13.70 dB for the untranslated inputs (the model before
+    # the weight average's ramp: 35.23 / 31.83; before the cycle warm-up: 34.09 / 31.04).
+    # Issue 9 asks for 32 dB both ways.
     scores = shipped_demo_scores(tmp_path)
-    # Measured (resources/make_demo_model.py, the fast preset): 35.6 dB day → dusk and
-    # 32.2 dB dusk → day on these images, against 13.7 / 13.6 dB for the untranslated
-    # inputs (the model before the cycle warm-up: 34.0 / 31.4; before the colour loss:
-    # 33.2 / 30.3).
     assert scores["a2b"]["psnr"] >= 35, scores
-    assert scores["b2a"]["psnr"] >= 31.5, scores
+    assert scores["b2a"]["psnr"] >= 32, scores
     for result in scores.values():  # sharper than a smear: more structure than the input
         assert result["ssim"] > result["ssim_input"], scores
-
-
-@pytest.mark.xfail(reason="issue 9 asks for 32 dB both ways; dusk → day reaches 31.8 dB "
-                   "on the 40 held-out images (32.2 on the first 8)", strict=True)
-def test_the_shipped_demo_model_reaches_32_db_both_ways(tmp_path):
-    scores = shipped_demo_scores(tmp_path, images=demo.TEST_IMAGES)  # as the README reports
-    assert min(r["psnr"] for r in scores.values()) >= 32, scores
 
 
 def test_runs_of_the_demo_project_report_psnr_against_its_truth_while_training(tmp_path):

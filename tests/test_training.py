@@ -69,6 +69,7 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert config["run"]["preset"] == "fast"
     assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
     assert config["optim"]["ema"] == 0.999 and config["optim"]["lambda_colour"] == 30
+    assert config["optim"]["ema_ramp"] == 3
     assert config["optim"]["cycle_warmup"] == 2000
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
