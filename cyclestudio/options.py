@@ -185,9 +185,10 @@ TRAIN: tuple[Setting, ...] = (
             min=0, max=0.9999),
     Setting("ema_ramp", int, 9, "how far the weight average lags while it builds up: its "
             "decay after n steps is (1 + n)/(1 + n + N) until it reaches the weight "
-            "average's, so it trails the generators by about n/(N + 1) steps; smaller: "
-            "steadier and further behind (9: the first form; fast: 3)", "optim", OBJECTIVE,
-            label="weight-average ramp", min=1, max=1000),
+            "average's set decay, so it trails the generators by about n/(N + 1) steps; "
+            "smaller: steadier and further behind (9: as it was before it could be set; "
+            "fast: 3)",
+            "optim", OBJECTIVE, label="weight-average ramp", min=1, max=1000),
     Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
             label="learning rate G", flag="--lr", min=1e-6, max=1.0, resumable=True),
     Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,
@@ -365,8 +366,8 @@ PRESETS: dict[str, Preset] = {
         "loss that stops once the colours match, a cycle weight that starts at half and grows "
         "to the paper's over the first 2,000 iterations, and the generators' "
         "weight average as the result (one that trails them by a quarter of the run while "
-        "it builds up, so it rides out their swings). At equal CPU time it keeps images intact and "
-        "learns colour mappings in minutes where the paper's recipe still smears them "
+        "it builds up, so it rides out their swings). At equal CPU time it keeps images "
+        "intact and learns colour mappings in minutes where the paper's recipe still smears them "
         "(benchmarks/README.md, quality); it is slower to take up spatial changes "
         "(sharpness, shapes).",
         {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999,
