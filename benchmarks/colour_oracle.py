@@ -1,25 +1,25 @@
-"""How close can any colour map learned from unpaired images get to the truth?
+"""What do the two domains' colours alone say about a colour change?
 
     python benchmarks/colour_oracle.py [--out DIR | --task DIR] [--pixels 2000,4000,8000]
                                        [--neighbours 24] [--seed 0]
 
-Needs scipy (``pip install -e ".[bench]"``) for the exact transport.
-
-Without pairs, what the data says about a colour change is how often each colour occurs
-in each domain. Many maps turn A's colours into B's; cyclestudio's generators start as
+Without pairs, what the images say about a colour change is how often each colour occurs
+in each domain. Many maps turn A's colours into B's; cyclestudio's generators start near
 the identity and change as little as they must, so the one they head for is the map
 that moves colours the least: the optimal transport between the two colour clouds
 (squared distance in RGB). This script computes that map from the training images
-alone, with everything a generator could wish for (exact transport between ``N`` random
-pixels of each domain; a held-out pixel goes where its ``--neighbours`` nearest sampled
-pixels go, weighted by nearness), and scores it against the held-out truth, the same
-PSNR as `cyclestudio train --val-truth` reports. Beside it: the untranslated input, and
-matching each channel's histogram alone (what a per-channel tone curve fitted without
-pairs gives).
+alone (exact transport between ``N`` random pixels of each domain) and scores it
+against the held-out truth, with the same PSNR as `cyclestudio train --val-truth`
+reports, in two forms:
 
-Where this map scores below a target, no per-pixel map chosen by matching colours and
-staying near the identity reaches it: the rest of the way would need pairs, or a reason
-in the images' content to prefer the true map over the least-moving one.
+- raw: a held-out pixel goes where its ``--neighbours`` nearest sampled pixels go,
+  weighted by nearness;
+- smoothed: the pairs fitted with a quadratic function of the colour, which is what
+  `--colour-start` (core/colour_start.py) starts the generators at.
+
+Beside them: the untranslated input, and each channel's histogram matched alone (what
+a per-channel tone curve fitted without pairs gives). Compare a trained model's
+validation figures with these to see what training added to the colours.
 
 ``--out DIR`` generates (once) and reads benchmarks/quality.py's colour task under
 DIR/tasks/colour; ``--task DIR`` reads any folder with A, B, testA, testA_truth, testB,
@@ -40,6 +40,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import make_task  # noqa: E402 - benchmarks/ is on sys.path when run
+
+from cyclestudio.core.colour_start import fit_quadratic, quadratic_terms, transport  # noqa: E402
 
 ROLES = ("A", "B", "testA", "testA_truth", "testB", "testB_truth")
 
@@ -66,20 +68,6 @@ def score(translate, inputs: list[np.ndarray], truths: list[np.ndarray]) -> floa
                           for i, t in zip(inputs, truths, strict=True)]))
 
 
-def transport(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of ``src``'s colours goes in an exact optimal transport onto ``dst``
-    (equal counts, squared RGB distance), and where each of ``dst``'s comes from."""
-    from scipy.optimize import linear_sum_assignment
-    from scipy.spatial.distance import cdist
-
-    rows, cols = linear_sum_assignment(cdist(src, dst, "sqeuclidean"))
-    forward = np.empty_like(src)
-    forward[rows] = dst[cols]
-    backward = np.empty_like(dst)
-    backward[cols] = src[rows]
-    return forward, backward
-
-
 def extend(samples: np.ndarray, targets: np.ndarray, k: int):
     """The map ``samples -> targets`` for any colour: the inverse-distance-weighted mean
     of its ``k`` nearest samples' targets."""
@@ -93,6 +81,15 @@ def extend(samples: np.ndarray, targets: np.ndarray, k: int):
             w = 1 / (d + 1e-3)
             out[start:start + 4096] = (t[i] * w[..., None]).sum(1) / w.sum(1, keepdim=True)
         return out.numpy().reshape(image.shape)
+    return translate
+
+
+def quadratic(samples: np.ndarray, targets: np.ndarray):
+    """The least-squares quadratic function of the colour through ``samples -> targets``."""
+    coefficients = fit_quadratic(samples, targets)
+
+    def translate(image: np.ndarray) -> np.ndarray:
+        return (quadratic_terms(image.reshape(-1, 3)) @ coefficients).reshape(image.shape)
     return translate
 
 
@@ -118,11 +115,6 @@ def main() -> None:
     parser.add_argument("--neighbours", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    try:
-        import scipy  # noqa: F401
-    except ImportError:
-        raise SystemExit('colour_oracle.py needs scipy: pip install -e ".[bench]"') from None
-
     folder = args.task or args.out / "tasks" / "colour"
     if args.task is None:
         make_task("colour", folder)
@@ -155,10 +147,12 @@ def main() -> None:
         xa = a[rng.choice(len(a), n, replace=False)]
         xb = b[rng.choice(len(b), n, replace=False)]
         started = time.perf_counter()
-        forward, backward = transport(xa, xb)
+        forward, backward, _ = transport(xa, xb)
         seconds = time.perf_counter() - started
         row(f"least-moving map (optimal transport), {n:,} pixels a side ({seconds:.0f} s)",
             [extend(xa, forward, args.neighbours), extend(xb, backward, args.neighbours)])
+        row(f"the same pairs smoothed into a quadratic (what --colour-start fits), {n:,}",
+            [quadratic(xa, forward), quadratic(xb, backward)])
 
 
 if __name__ == "__main__":

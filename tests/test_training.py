@@ -71,6 +71,9 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert config["optim"]["ema"] == 0.999 and config["optim"]["lambda_colour"] == 30
     assert config["optim"]["ema_ramp"] == 3
     assert config["optim"]["cycle_warmup"] == 2000
+    assert config["optim"]["colour_start"] is True
+    # Warm summer and cool winter: the colour start finds a colour change to start at.
+    assert started["colour_start"]["applied"] is True, started["colour_start"]
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
@@ -84,16 +87,16 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     info = read_info(run / evs[-1]["model"])
     assert (info.generator, info.iteration, info.size) == ("resnet_6blocks", 40, 32)
     assert (info.a_name, info.b_name) == ("summer", "winter")
-    # It learns: in 40 tiny steps the model's translations already lean towards the
-    # other domain's colours, both ways (red-ish summer, blue-ish winter). Measured:
-    # 0.87 of the inputs' distance with the default preset; without its colour loss
-    # 0.99, where this fails.
+    # It has the colours: after 40 tiny steps the model's translations have the other
+    # domain's mean colour, both ways (red-ish summer, blue-ish winter). Measured with
+    # the default preset: 0.01 and 0.02 of the inputs' distance; 0.87 before it had the
+    # colour start, 0.99 without its colour loss either, where this fails.
     translator = load_translator(run / evs[-1]["model"], "cpu", precision="fp32")
     means = {name: mean_colour(folder) for name, folder in zip("ab", domains, strict=True)}
     for direction, source, target in (("a2b", a, "b"), ("b2a", b, "a")):
         translated = mean_colour(source, translator, direction)
         before = np.abs(mean_colour(source) - means[target]).sum()
-        assert np.abs(translated - means[target]).sum() < 0.95 * before, direction
+        assert np.abs(translated - means[target]).sum() < 0.25 * before, direction
 
 
 @pytest.mark.parametrize("recipe", [[], ["--lambda-colour", "0"]], ids=["default", "no-colour"])

@@ -71,6 +71,7 @@ class OptimConfig:
     pool_size: int = _default("pool_size")
     ema: float = _default("ema")
     ema_ramp: int = _default("ema_ramp")
+    colour_start: bool = _default("colour_start")
     lr_g: float = _default("lr_g")
     lr_d: float = None  # type: ignore[assignment]  # derived: the generator's rate
     beta1: float = _default("beta1")

@@ -77,11 +77,15 @@ def _training(event: str, f: dict[str, Any]) -> str | None:
     if event == "started":
         images = f.get("images", {})
         verb = f"Resuming at iteration {f.get('iteration')}" if f.get("resumed") else "Training"
+        colour = f.get("colour_start")
         return (
             f"{verb}: {f.get('generator')} + {f.get('discriminator')} on {f.get('device')}, "
             f"{images.get('A')} A and {images.get('B')} B images, "
             f"{f.get('iterations_per_epoch')} iterations per epoch, until iteration "
             f"{f.get('total_iterations')}\n  run folder: {f.get('run')}"
+            + (f"\n  colour start: {colour['note']} (colours move {colour['distance']:.3f} "
+               f"between the domains, {colour['floor']:.3f} within one; "
+               f"{colour['seconds']:.1f} CPU-s)" if colour and colour.get("distance") else "")
         )
     if event == "validation":
         return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")),

@@ -154,6 +154,15 @@ class Training:
         folder.write_status("running")
 
         model = CycleGAN(config, device, per_epoch, reg)
+        colour = None
+        if self.state is None and config.optim.colour_start:
+            from cyclestudio.core.colour_start import colour_start
+
+            colour = colour_start(model, domains.a, domains.b, config.data, config.run.seed)
+            if not colour.applied and not colour.distance:  # no colour branch
+                self.events.emit("warning", message=f"colour start: {colour.note}",
+                                 hint="choose a resnet generator with pixel_branch, or turn "
+                                      "the colour start off (--no-colour-start)")
         if device.type == "cuda":
             import torch
 
@@ -189,7 +198,8 @@ class Training:
             images=images, resumed=self.state is not None, world_size=self.world_size,
             skipped=[{"path": str(b.path), "reason": b.reason} for b in domains.skipped],
             generator=config.generator.name, discriminator=config.discriminator.name,
-            preset=config.run.preset, validation=validation, speed=model.speed.to_json())
+            preset=config.run.preset, validation=validation, speed=model.speed.to_json(),
+            colour_start=colour.to_json() if colour is not None else None)
         loop = self.make_loop(model, total, per_epoch, images, samples, validator)
         if self.state is not None:
             loop.best_score = self.state.get("best_score")
