@@ -356,7 +356,10 @@ class Preset:
                 return str(value).lower()
             return f"{value:g}" if isinstance(value, float) else str(value)
 
-        out = [f"{TRAIN_BY_NAME[k].title} {shown(v)}" for k, v in self.settings.items()]
+        def said(value: Any) -> str:  # a setting's boolean as its checkbox: on or off
+            return ("on" if value else "off") if isinstance(value, bool) else shown(value)
+
+        out = [f"{TRAIN_BY_NAME[k].title} {said(v)}" for k, v in self.settings.items()]
         out += [f"generator {k}={shown(v)}" for k, v in self.generator_options.items()]
         out += [f"discriminator {k}={shown(v)}"
                 for k, v in self.discriminator_options.items()]
