@@ -3,11 +3,12 @@
     python resources/make_demo_model.py [--work DIR] [--iterations N]
 
 Makes the demo data (cyclestudio.core.demo, fixed seeds), trains with the default
-preset (``fast``: a narrow ResNet-6 generator that starts as the identity) on CPU with
-a fixed seed, at the demo's 64 px, with the held-out test images and their truth as
-validation (PSNR in metrics.jsonl while it trains), exports the model file next to this
-script, and prints its `cyclestudio eval` scores against the true mapping. About 15 to
-30 minutes on a shared 2-core CPU at the default length.
+preset (``fast``: a narrow ResNet-6 generator that starts at the colour change the
+domains show, read from their images) on CPU with a fixed seed, at the demo's 64 px,
+with the held-out test images and their truth as validation (PSNR in metrics.jsonl
+while it trains), exports the model file next to this script, and prints its
+`cyclestudio eval` scores against the true mapping. About 15 to 30 minutes on a shared
+2-core CPU at the default length.
 """
 
 from __future__ import annotations
