@@ -89,8 +89,8 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert (info.a_name, info.b_name) == ("summer", "winter")
     # It has the colours: after 40 tiny steps the model's translations have the other
     # domain's mean colour, both ways (red-ish summer, blue-ish winter). Measured with
-    # the default preset: 0.01 and 0.02 of the inputs' distance; 0.87 before it had the
-    # colour start, 0.99 without its colour loss either, where this fails.
+    # the default preset: 0.01 and 0.02 of the inputs' distance; 0.87 without the colour
+    # start, where this fails (0.99 without the colour loss as well).
     translator = load_translator(run / evs[-1]["model"], "cpu", precision="fp32")
     means = {name: mean_colour(folder) for name, folder in zip("ab", domains, strict=True)}
     for direction, source, target in (("a2b", a, "b"), ("b2a", b, "a")):

@@ -63,11 +63,12 @@ class ColourStart:
     """What the colour start did (the ``colour_start`` field of the started event)."""
 
     applied: bool
-    distance: float  # mean squared colour move between the domains' samples
-    floor: float  # the same between two halves of one domain (the larger of A's and B's)
+    distance: float  # mean squared colour move between halves of the two domains
+    floor: float  # the same between the two halves of one domain (A's and B's mean)
     fit_error: float  # rms difference between the branches and the functions they fit
     seconds: float  # CPU time it took (process time)
     note: str  # what it means, in words
+    no_branch: bool = False  # skipped because the generator has no colour branch
 
     def to_json(self) -> dict[str, Any]:
         return {"applied": self.applied, "distance": round(self.distance, 5),
@@ -172,7 +173,8 @@ def colour_start(model: Any, a: Sequence[Path], b: Sequence[Path], data: DataCon
     if not all(isinstance(branch, nn.Module) for branch in branches):
         return ColourStart(False, 0.0, 0.0, 0.0, 0.0,
                            "the generator has no colour branch (the resnet generators' "
-                           "pixel_branch, with residual), so it starts as it is")
+                           "pixel_branch, with residual), so it starts as it is",
+                           no_branch=True)
     rng = random.Random(seed * 1_000_003 + 17)
     parts_a = _colours(a, data, FIT, rng)
     parts_b = _colours(b, data, FIT, rng)

@@ -85,7 +85,7 @@ def _training(event: str, f: dict[str, Any]) -> str | None:
             f"{f.get('total_iterations')}\n  run folder: {f.get('run')}"
             + (f"\n  colour start: {colour['note']} (colours move {colour['distance']:.3f} "
                f"between the domains, {colour['floor']:.3f} within one; "
-               f"{colour['seconds']:.1f} CPU-s)" if colour and colour.get("distance") else "")
+               f"{colour['seconds']:.1f} CPU-s)" if colour and colour.get("floor") else "")
         )
     if event == "validation":
         return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")),

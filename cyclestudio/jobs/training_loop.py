@@ -159,7 +159,7 @@ class Training:
             from cyclestudio.core.colour_start import colour_start
 
             colour = colour_start(model, domains.a, domains.b, config.data, config.run.seed)
-            if not colour.applied and not colour.distance:  # no colour branch
+            if colour.no_branch:
                 self.events.emit("warning", message=f"colour start: {colour.note}",
                                  hint="choose a resnet generator with pixel_branch, or turn "
                                       "the colour start off (--no-colour-start)")
