@@ -180,3 +180,17 @@ def test_a_generator_without_a_colour_branch_trains_from_its_own_start_and_says_
     assert "no colour branch" in warning["message"] and "--no-colour-start" in warning["hint"]
     started = next(e for e in evs if e["event"] == "started")
     assert started["colour_start"]["applied"] is False
+
+
+def test_a_file_that_breaks_after_the_scan_stops_the_colour_start_with_its_name(tmp_path):
+    from cyclestudio.core.colour_start import colour_start
+    from cyclestudio.errors import UserError
+
+    task = paired_task(tmp_path, scene, grade, train=4, test=1)
+    model, config = default_model(task)
+    broken = sorted(task["A"].iterdir())[1]
+    broken.write_bytes(broken.read_bytes()[:40])  # truncated after the run listed it
+    with pytest.raises(UserError, match="can no longer be read") as caught:
+        colour_start(model, sorted(task["A"].iterdir()), sorted(task["B"].iterdir()),
+                     config.data, seed=0)
+    assert str(broken) in str(caught.value)

@@ -49,6 +49,7 @@ from torch import nn
 
 from cyclestudio.core.config import DataConfig
 from cyclestudio.core.data import load_pixels
+from cyclestudio.errors import UserError
 
 IMAGES = 256  # at most this many images a domain are read
 PAIRS = 1000  # pixels a domain in one transport (exact: about 0.4 s of one core)
@@ -84,7 +85,12 @@ def _colours(paths: Sequence[Path], data: DataConfig, count: int,
     each = math.ceil(count / len(chosen))
     out = []
     for i in chosen:
-        image = load_pixels(paths[i], data)
+        try:
+            image = load_pixels(paths[i], data)
+        except Exception as exc:  # noqa: BLE001 - a file changed after the scan
+            raise UserError(f"{paths[i]} can no longer be read: {exc}",
+                            "remove it and start the run again"
+                            ) from exc
         flat = image.reshape(image.shape[0], -1).T.numpy()
         picks = rng.sample(range(len(flat)), min(each, len(flat)))
         out.append(flat[picks].astype(np.float64) / 127.5 - 1.0)
