@@ -19,8 +19,8 @@ held-out images as validation (`--val-a/--val-truth/--val-b/--val-b-truth`), one
 thread (`OMP_NUM_THREADS=1`), loader workers 0 (all its work in one process) and
 `OMP_WAIT_POLICY=PASSIVE` (spinning threads would count as CPU). The budget is the
 process's CPU time (user + system, from /proc, so other load on the machine does not
-count), from its ``started`` event (plus the colour start before it, which the event
-reports), without the validation passes: the benchmark reads
+count), from its ``started`` event (plus the colour and sharpness starts before it,
+which the event reports), without the validation passes: the benchmark reads
 the CPU time when the ``progress`` event just before a validation pass arrives and when
 its ``validation`` event arrives, and leaves the difference out. Each mark reports the
 last validation line of metrics.jsonl at or before it (so the figure is for at most
@@ -245,8 +245,10 @@ def train(task: dict[str, Path], preset: str, run: Path, budget: float, val_ever
         now = cpu_seconds(proc.pid) if proc.poll() is None else None
         kind = event.get("event")
         if kind == "started" and now is not None:
-            # The colour start runs before the started event: its CPU time counts.
-            start = now - float((event.get("colour_start") or {}).get("seconds") or 0.0)
+            # The colour and sharpness starts run before the started event: their CPU
+            # time counts.
+            start = now - float(event.get("starts_seconds")
+                                or (event.get("colour_start") or {}).get("seconds") or 0.0)
         elif kind == "progress" and now is not None:
             before = now
         elif kind == "validation" and now is not None and start is not None:

@@ -195,6 +195,12 @@ TRAIN: tuple[Setting, ...] = (
             "differ more than two halves of one domain do, and only for a generator with a "
             "colour branch (off: the paper; fast: on)", "optim", OBJECTIVE,
             label="colour start"),
+    Setting("sharpness_start", bool, False, "start the generators at the blur or "
+            "sharpening the domains show, read from their training images' detail at each "
+            "scale (power spectra) before the first step; only where it differs more than "
+            "between two halves of one domain, and only for a generator with a filter "
+            "branch (off: the paper; fast: on)", "optim", OBJECTIVE,
+            label="sharpness start"),
     Setting("lr_g", float, 2e-4, "generator learning rate", "optim", OBJECTIVE,
             label="learning rate G", flag="--lr", min=1e-6, max=1.0, resumable=True),
     Setting("lr_d", float, None, "discriminator learning rate", "optim", OBJECTIVE,
@@ -369,21 +375,23 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "fast": Preset(
         "fast", "Fast (learns on a laptop)",
-        "Small networks that start at the colour change the two domains' images show (or as "
-        "the identity where their colours match) and learn only the change: a narrow "
-        "ResNet-6 generator with a global skip and a per-pixel colour branch, a PatchGAN "
+        "Small networks that start at the colour change and the blur or sharpening the two "
+        "domains' images show (or as the identity where they match) and learn only the "
+        "change: a narrow ResNet-6 generator with a global skip, a per-pixel colour branch "
+        "and a 7×7 filter of its input, a PatchGAN "
         "without instance norm (so it sees colour), no identity loss, a colour-distribution "
         "loss that stops once the colours match, a cycle weight that starts at half and grows "
         "to the paper's over the first 2,000 iterations, and the generators' "
         "weight average as the result (one that trails them by a quarter of the run while "
         "it builds up, so it rides out their swings). At equal CPU time it keeps images "
-        "intact and learns colour mappings in minutes where the paper's recipe still smears them "
-        "(benchmarks/README.md, quality); it is slower to take up spatial changes "
-        "(sharpness, shapes).",
+        "intact and learns colour mappings and blurs in minutes where the paper's recipe "
+        "still smears them (benchmarks/README.md, quality); it is slow to take up changes "
+        "of shape.",
         {"generator": "resnet_6blocks", "lambda_identity": 0.0, "ema": 0.999,
-         "lambda_colour": 30.0, "cycle_warmup": 2000, "ema_ramp": 3, "colour_start": True},
+         "lambda_colour": 30.0, "cycle_warmup": 2000, "ema_ramp": 3, "colour_start": True,
+         "sharpness_start": True},
         generator_options={"width": 16, "upsample": "resize", "residual": True,
-                           "pixel_branch": 32},
+                           "pixel_branch": 32, "filter_branch": 7},
         discriminator_options={"width": 32, "norm": "none"}),
     "paper": Preset(
         "paper", "The paper",

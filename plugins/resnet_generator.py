@@ -15,10 +15,18 @@ them was built as), make the generator start as the identity:
   width) on the raw input is added too, its last layer also starting at zero. The
   instance-normalised body cannot see an image's absolute colours (the norm removes
   each feature map's mean); this branch maps them directly.
+- ``filter_branch`` (with ``residual``): a fixed k×k filter of the raw input, one per
+  channel (a depthwise convolution, reflection padded), is added too, starting at zero.
+  It is where a blur or a sharpening of the whole image lives, which the body would
+  otherwise have to build from its downsampled features; the sharpness start sets it to
+  the one the domains' detail shows (cyclestudio/core/sharpness_start.py), and training
+  leaves it there (it is a buffer, not a parameter).
 """
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cyclestudio.plugins import GeneratorSpec, Option, hookimpl
@@ -127,14 +135,38 @@ class PixelBranch(nn.Module):
         return y * self.gain if self.gain != 1.0 else y
 
 
-class ResidualResnetGenerator(nn.Module):
-    """y = x + f(x) [+ p(x)]: a ResNet generator without its tanh, added to its input.
+class FilterBranch(nn.Module):
+    """One fixed ``size``×``size`` filter a channel (depthwise, no bias, reflection padded),
+    starting at zero: added to the image, ``weight + δ`` is the filter applied to it.
 
-    ``f``'s last convolution and ``p``'s last layer start at zero: the identity at first.
+    ``weight`` is a buffer, not a parameter: saved with the network, never trained. The
+    sharpness start sets it; left to the optimiser from zero, its 7×7 taps took Adam's
+    lr-sized steps from the first iteration and cost the colour task 1 dB at 2
+    CPU-minutes (benchmarks/README.md, "The sharpness start"). The body learns the rest.
+    """
+
+    def __init__(self, channels: int, size: int) -> None:
+        super().__init__()
+        if size % 2 == 0:
+            raise ValueError(f"filter_branch must be odd (a filter with a centre), not {size}")
+        self.pad = nn.ReflectionPad2d(size // 2)
+        self.channels = channels
+        self.register_buffer("weight", torch.zeros(channels, 1, size, size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(self.pad(x), self.weight.to(x.dtype), groups=self.channels)
+
+
+class ResidualResnetGenerator(nn.Module):
+    """y = x + f(x) [+ p(x)] [+ k(x)]: a ResNet generator without its tanh, added to its
+    input.
+
+    ``f``'s last convolution, ``p``'s last layer and the filter ``k`` start at zero: the
+    identity at first.
     """
 
     def __init__(self, body: ResnetGenerator, pixel_branch: int = 0,
-                 pixel_gain: float = 1.0) -> None:
+                 pixel_gain: float = 1.0, filter_branch: int = 0) -> None:
         super().__init__()
         layers = list(body.model.children())
         if not isinstance(layers[-1], nn.Tanh) or not isinstance(layers[-2], nn.Conv2d):
@@ -145,6 +177,7 @@ class ResidualResnetGenerator(nn.Module):
         self.body = body
         channels = layers[-2].out_channels
         self.pixel = PixelBranch(channels, pixel_branch, pixel_gain) if pixel_branch else None
+        self.filter = FilterBranch(channels, filter_branch) if filter_branch else None
 
     @property
     def colour_branch(self) -> nn.Module | None:
@@ -152,10 +185,19 @@ class ResidualResnetGenerator(nn.Module):
         colour-distribution loss (``--lambda-colour``) trains, alone."""
         return self.pixel
 
+    @property
+    def filter_branch(self) -> FilterBranch | None:
+        """The fixed k×k per-channel filter whose output is added to the result as it is:
+        what the sharpness start sets (its ``weight``, (C, 1, k, k), is the filter minus
+        δ)."""
+        return self.filter
+
     def forward(self, x: Tensor) -> Tensor:
         change = self.body(x)
         if self.pixel is not None:
             change = change + self.pixel(x)
+        if self.filter is not None:
+            change = change + self.filter(x)
         return x + change
 
 
@@ -207,13 +249,20 @@ def identity_start_options() -> list[Option]:
             "zero-started last layer moves this many times faster in the image (1: plain)",
             min=1.0, max=100.0,
         ),
+        Option(
+            "filter_branch", int, 0,
+            "With residual: size of a fixed per-channel k×k filter of the input added to "
+            "the change (odd); it holds a blur or sharpening of the whole image, which the "
+            "sharpness start sets and training leaves as it is (0: off)",
+            min=0, max=31,
+        ),
     ]
 
 
 def build(
     in_channels: int, out_channels: int, width: int, blocks: int, norm: str, dropout: bool,
     upsample: str, downsample: str, padding: str, residual: bool = False,
-    pixel_branch: int = 0, pixel_gain: float = 1.0,
+    pixel_branch: int = 0, pixel_gain: float = 1.0, filter_branch: int = 0,
 ) -> nn.Module:
     """A ResNet generator with the given options, initialised as the paper does.
 
@@ -224,12 +273,13 @@ def build(
                           padding, downsample)
     init_weights(net)
     if not residual:
-        if pixel_branch:
-            raise ValueError("pixel_branch needs residual=true")
+        if pixel_branch or filter_branch:
+            raise ValueError(f"{'pixel_branch' if pixel_branch else 'filter_branch'} needs "
+                             "residual=true")
         return net
     if in_channels != out_channels:
         raise ValueError("residual needs as many output channels as input channels")
-    return ResidualResnetGenerator(net, pixel_branch, pixel_gain)
+    return ResidualResnetGenerator(net, pixel_branch, pixel_gain, filter_branch)
 
 
 @hookimpl
@@ -247,7 +297,8 @@ def generators() -> list[GeneratorSpec]:
                 "The CycleGAN paper's generator: two downsamplings, residual blocks, "
                 f"two upsamplings. The paper uses {n} blocks for "
                 f"{'256×256 and larger' if n == 9 else '128×128'} images. "
-                "residual (with pixel_branch) makes it start as the identity."
+                "residual (with pixel_branch and filter_branch) makes it start as the "
+                "identity."
             ),
         )
         for n in (9, 6)

@@ -65,15 +65,19 @@ def test_a_short_real_run_learns_and_leaves_a_complete_run_folder(domains, tmp_p
     assert config["generator"] == {"name": "resnet_6blocks", "options": {
         "width": 4, "blocks": 6, "norm": "instance", "dropout": False,
         "upsample": "resize", "downsample": "strided", "padding": "reflect",
-        "residual": True, "pixel_branch": 32, "pixel_gain": 1.0}}
+        "residual": True, "pixel_branch": 32, "pixel_gain": 1.0, "filter_branch": 7}}
     assert config["run"]["preset"] == "fast"
     assert config["optim"]["lambda_cycle"] == 10 and config["optim"]["pool_size"] == 50
     assert config["optim"]["ema"] == 0.999 and config["optim"]["lambda_colour"] == 30
     assert config["optim"]["ema_ramp"] == 3
     assert config["optim"]["cycle_warmup"] == 2000
     assert config["optim"]["colour_start"] is True
+    assert config["optim"]["sharpness_start"] is True
     # Warm summer and cool winter: the colour start finds a colour change to start at.
     assert started["colour_start"]["applied"] is True, started["colour_start"]
+    # The sharpness start looked, and says what it decided.
+    assert started["sharpness_start"]["note"], started["sharpness_start"]
+    assert started["starts_seconds"] > 0
     grid = Image.open(run / "samples" / "00000040.png")
     assert grid.size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
     state = load_checkpoint(run / "checkpoints" / "latest.pt")

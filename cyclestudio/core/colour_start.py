@@ -35,23 +35,17 @@ weight touched). Measured in benchmarks/README.md ("The colour start").
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from cyclestudio.core.config import DataConfig
-from cyclestudio.core.data import load_pixels
-from cyclestudio.errors import UserError
+from cyclestudio.core.domain_sample import DomainSample
 
-IMAGES = 256  # at most this many images a domain are read
 PAIRS = 1000  # pixels a domain in one transport (exact: about 0.4 s of one core)
 BATCHES = 8  # transports pooled
 FIT = 8000  # pixels a domain the colour branch is fitted on
@@ -67,7 +61,7 @@ class ColourStart:
     distance: float  # mean squared colour move between halves of the two domains
     floor: float  # the same between the two halves of one domain (A's and B's mean)
     fit_error: float  # rms difference between the branches and the functions they fit
-    seconds: float  # CPU time it took (process time)
+    seconds: float  # CPU time it took (process time), reading the images aside
     note: str  # what it means, in words
     no_branch: bool = False  # skipped because the generator has no colour branch
 
@@ -75,26 +69,6 @@ class ColourStart:
         return {"applied": self.applied, "distance": round(self.distance, 5),
                 "floor": round(self.floor, 5), "fit_error": round(self.fit_error, 5),
                 "seconds": round(self.seconds, 2), "note": self.note}
-
-
-def _colours(paths: Sequence[Path], data: DataConfig, count: int,
-             rng: random.Random) -> list[np.ndarray]:
-    """``count`` pixel colours in [-1, 1] from up to IMAGES of ``paths``, as one
-    (pixels, C) array per image (spread evenly over the images)."""
-    chosen = sorted(rng.sample(range(len(paths)), min(IMAGES, len(paths))))
-    each = math.ceil(count / len(chosen))
-    out = []
-    for i in chosen:
-        try:
-            image = load_pixels(paths[i], data)
-        except Exception as exc:  # noqa: BLE001 - a file changed after the scan
-            raise UserError(f"{paths[i]} can no longer be read: {exc}",
-                            "remove it and start the run again"
-                            ) from exc
-        flat = image.reshape(image.shape[0], -1).T.numpy()
-        picks = rng.sample(range(len(flat)), min(each, len(flat)))
-        out.append(flat[picks].astype(np.float64) / 127.5 - 1.0)
-    return out
 
 
 def _take(parts: list[np.ndarray], count: int, rng: random.Random) -> np.ndarray:
@@ -170,20 +144,29 @@ def fit_branch(branch: nn.Module, inputs: np.ndarray, change: np.ndarray,
         return float(((branch(x) - y) ** 2).mean().sqrt())
 
 
-def colour_start(model: Any, a: Sequence[Path], b: Sequence[Path], data: DataConfig,
-                 seed: int) -> ColourStart:
-    """Fit the generators' colour branches to the domains' colour change, where there is
-    one (module docstring). ``model`` is a CycleGAN; its weight averages follow."""
-    started = time.process_time()
+def colour_branches(model: Any) -> list[nn.Module] | None:
+    """G_A's and G_B's colour branches, or None when the generator has none."""
     branches = [getattr(model.nets[key], "colour_branch", None) for key in ("G_A", "G_B")]
-    if not all(isinstance(branch, nn.Module) for branch in branches):
-        return ColourStart(False, 0.0, 0.0, 0.0, 0.0,
-                           "the generator has no colour branch (the resnet generators' "
-                           "pixel_branch, with residual), so it starts as it is",
-                           no_branch=True)
-    rng = random.Random(seed * 1_000_003 + 17)
-    parts_a = _colours(a, data, FIT, rng)
-    parts_b = _colours(b, data, FIT, rng)
+    return branches if all(isinstance(b, nn.Module) for b in branches) else None
+
+
+NO_BRANCH = ColourStart(False, 0.0, 0.0, 0.0, 0.0,
+                        "the generator has no colour branch (the resnet generators' "
+                        "pixel_branch, with residual), so it starts as it is",
+                        no_branch=True)
+
+
+def colour_start(model: Any, sample_a: DomainSample, sample_b: DomainSample,
+                 rng: random.Random) -> ColourStart:
+    """Fit the generators' colour branches to the domains' colour change, where there is
+    one (module docstring). ``model`` is a CycleGAN; the caller copies the generators
+    into their weight averages (core/starts.py). ``rng`` is the one the samples were
+    drawn with."""
+    started = time.process_time()
+    branches = colour_branches(model)
+    if branches is None:
+        return NO_BRANCH
+    parts_a, parts_b = sample_a.colours, sample_b.colours
     # Like with like: each half of one domain against the other half of the same domain,
     # and against a half of the other domain, all from different images.
     a1, a2 = _halves(parts_a, PAIRS // 2, rng)
@@ -210,7 +193,5 @@ def colour_start(model: Any, a: Sequence[Path], b: Sequence[Path], data: DataCon
         inputs = _take(parts, FIT, rng)
         target = np.clip(quadratic_terms(inputs) @ coefficients, -1.0, 1.0)
         errors.append(fit_branch(branch, inputs, target - inputs))
-    for key, average in model.ema.items():
-        average.load_state_dict(model.nets[key].state_dict())
     return ColourStart(True, distance, floor, max(errors), time.process_time() - started,
                        "the generators start at the colour change the domains show")

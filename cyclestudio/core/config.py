@@ -72,6 +72,7 @@ class OptimConfig:
     ema: float = _default("ema")
     ema_ramp: int = _default("ema_ramp")
     colour_start: bool = _default("colour_start")
+    sharpness_start: bool = _default("sharpness_start")
     lr_g: float = _default("lr_g")
     lr_d: float = None  # type: ignore[assignment]  # derived: the generator's rate
     beta1: float = _default("beta1")

@@ -78,6 +78,7 @@ def _training(event: str, f: dict[str, Any]) -> str | None:
         images = f.get("images", {})
         verb = f"Resuming at iteration {f.get('iteration')}" if f.get("resumed") else "Training"
         colour = f.get("colour_start")
+        sharp = f.get("sharpness_start")
         return (
             f"{verb}: {f.get('generator')} + {f.get('discriminator')} on {f.get('device')}, "
             f"{images.get('A')} A and {images.get('B')} B images, "
@@ -86,6 +87,12 @@ def _training(event: str, f: dict[str, Any]) -> str | None:
             + (f"\n  colour start: {colour['note']} (colours move {colour['distance']:.3f} "
                f"between the domains, {colour['floor']:.3f} within one; "
                f"{colour['seconds']:.1f} CPU-s)" if colour and colour.get("floor") else "")
+            + (f"\n  sharpness start: {sharp['note']}"
+               + (f" (a filter between the domains moves {sharp['change']:.1%} of the "
+                  f"detail, one within a domain {sharp['floor']:.1%})"
+                  if sharp.get("floor") else "") if sharp else "")
+            + (f"\n  starts: {f['starts_seconds']:.1f} CPU-s with reading the images"
+               if f.get("starts_seconds") else "")
         )
     if event == "validation":
         return validation_line(f.get("iteration"), f.get("figures") or {}, bool(f.get("best")),

@@ -154,15 +154,19 @@ class Training:
         folder.write_status("running")
 
         model = CycleGAN(config, device, per_epoch, reg)
-        colour = None
-        if self.state is None and config.optim.colour_start:
-            from cyclestudio.core.colour_start import colour_start
+        starts = None
+        if self.state is None and (config.optim.colour_start or config.optim.sharpness_start):
+            from cyclestudio.core.starts import run_starts
 
-            colour = colour_start(model, domains.a, domains.b, config.data, config.run.seed)
-            if colour.no_branch:
-                self.events.emit("warning", message=f"colour start: {colour.note}",
-                                 hint="choose a resnet generator with pixel_branch, or turn "
-                                      "the colour start off (--no-colour-start)")
+            starts = run_starts(model, domains.a, domains.b, config.data, config.run.seed,
+                                colour_on=config.optim.colour_start,
+                                sharpness_on=config.optim.sharpness_start, multiple=multiple)
+            for name, result, branch in (("colour", starts.colour, "pixel_branch"),
+                                         ("sharpness", starts.sharpness, "filter_branch")):
+                if result is not None and result.no_branch:
+                    self.events.emit("warning", message=f"{name} start: {result.note}",
+                                     hint=f"choose a resnet generator with {branch}, or turn "
+                                          f"the {name} start off (--no-{name}-start)")
         if device.type == "cuda":
             import torch
 
@@ -199,7 +203,10 @@ class Training:
             skipped=[{"path": str(b.path), "reason": b.reason} for b in domains.skipped],
             generator=config.generator.name, discriminator=config.discriminator.name,
             preset=config.run.preset, validation=validation, speed=model.speed.to_json(),
-            colour_start=colour.to_json() if colour is not None else None)
+            colour_start=starts.colour.to_json() if starts and starts.colour else None,
+            sharpness_start=(starts.sharpness.to_json()
+                             if starts and starts.sharpness else None),
+            starts_seconds=round(starts.seconds, 2) if starts else 0.0)
         loop = self.make_loop(model, total, per_epoch, images, samples, validator)
         if self.state is not None:
             loop.best_score = self.state.get("best_score")
