@@ -1,18 +1,21 @@
 """How close to the truth do the presets get on a small CPU budget? The real `cyclestudio train`.
 
-    python benchmarks/quality.py [--out DIR] [--tasks colour,blur,shape]
+    python benchmarks/quality.py [--out DIR] [--tasks colour,blur,shape,texture]
                                  [--presets paper,fast] [--minutes 2,4,10] [--parallel 2]
 
-Three generated unpaired tasks, each with held-out truth (numpy + PIL, fixed seeds, no
+Four generated unpaired tasks, each with held-out truth (numpy + PIL, fixed seeds, no
 downloads), 64×64 px:
 
     colour  B = a 3×3 colour matrix then a per-channel gamma of A (a colour grade)
     blur    B = A blurred (Gaussian, σ = 1.2 px): A→B blurs, B→A sharpens
     shape   the same scenes with every object a circle (A) or a square of equal area (B)
+    texture the same scenes with every object filled flat (A) or striped in its own two
+            colours, 4–8 px a period (B): detail that is content, not a blur
 
 Scenes are gradients with smooth colour noise and 2–5 objects filled flat, with
-gradients, stripes, checks or speckle. The truth of a held-out A image is the same
-scene drawn as B (and the other way round), so PSNR and SSIM against it are exact.
+gradients, stripes, checks or speckle (texture: flat or striped only). The truth of a
+held-out A image is the same scene drawn as B (and the other way round), so PSNR and
+SSIM against it are exact.
 
 Each (task, preset) is one `python -m cyclestudio train --events` process with the
 held-out images as validation (`--val-a/--val-truth/--val-b/--val-b-truth`), one torch
@@ -55,7 +58,7 @@ TRAIN_IMAGES = 200
 TEST_IMAGES = 16
 SUPER = 4  # scenes are drawn SUPER× larger and box-reduced: anti-aliased edges
 SEEDS = (1_000_000, 2_000_000, 3_000_000, 4_000_000)  # A train, B train, test A, test B
-KINDS = ("colour", "blur", "shape")
+KINDS = ("colour", "blur", "shape", "texture")
 # Validation passes every N iterations, about every 20–30 CPU-s of training at 64 px on
 # one thread (the paper's step costs ~7× the fast preset's). They are not counted.
 VAL_EVERY = {"paper": 8, "fast": 50}
@@ -96,15 +99,30 @@ def _pattern(rng: random.Random, nrng: np.random.Generator, big: int,
     return c1 * (1 - n[..., None]) + c2 * n[..., None]
 
 
+def _fill(kind: str, rng: random.Random, big: int, c1: np.ndarray,
+          c2: np.ndarray) -> np.ndarray:
+    """An object's fill of one ``kind``: flat ``c1``, or stripes of ``c1`` and ``c2``."""
+    if kind == "flat":
+        return np.broadcast_to(c1, (big, big, 3)).copy()
+    yy, xx = np.mgrid[0:big, 0:big] / big
+    a = rng.uniform(0, math.pi)
+    period = rng.uniform(0.06, 0.12)  # of the image side: 4..8 px at 64 px
+    t = (np.cos(a) * xx + np.sin(a) * yy) / period
+    m = (np.sin(2 * math.pi * t) > 0).astype(np.float64)
+    return c1 * (1 - m[..., None]) + c2 * m[..., None]
+
+
 def _colour(rng: random.Random, lo: float = 0.08, hi: float = 0.95) -> np.ndarray:
     return np.array([rng.uniform(lo, hi) for _ in range(3)])
 
 
-def scene(seed: int, size: int = SIZE, shape_kind: str | None = None) -> np.ndarray:
+def scene(seed: int, size: int = SIZE, shape_kind: str | None = None,
+          fill_kind: str | None = None) -> np.ndarray:
     """A deterministic scene as [0, 1] floats (size, size, 3).
 
     ``shape_kind`` ("circle" or "square") draws every object as that shape, with equal
-    area; layout and colours depend only on ``seed``, so one seed gives a matched pair.
+    area; ``fill_kind`` ("flat" or "stripes") fills every object that way, in its own
+    colours; layout and colours depend only on ``seed``, so one seed gives a matched pair.
     """
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -116,7 +134,7 @@ def scene(seed: int, size: int = SIZE, shape_kind: str | None = None) -> np.ndar
     top, bottom = _colour(rng, 0.2, 0.95), _colour(rng, 0.2, 0.95)
     canvas = top * (1 - t) + bottom * t
     canvas = np.clip(canvas + 0.08 * _value_noise(nrng, big, rng.randint(3, 6), 3), 0, 1)
-    for _ in range(rng.randint(2, 5)):
+    for index in range(rng.randint(2, 5)):
         c1, c2 = _colour(rng), _colour(rng)
         cx, cy = rng.uniform(0.12, 0.88) * big, rng.uniform(0.12, 0.88) * big
         r = rng.uniform(0.09, 0.22) * big
@@ -125,6 +143,8 @@ def scene(seed: int, size: int = SIZE, shape_kind: str | None = None) -> np.ndar
         tri_angle = rng.uniform(0, 2 * math.pi)
         outline = rng.random() < 0.35
         fill = _pattern(rng, nrng, big, c1, c2)
+        if fill_kind is not None:  # the same draws either way: the layout stays matched
+            fill = _fill(fill_kind, random.Random(seed * 100 + index), big, c1, c2)
         mask_im = Image.new("L", (big, big), 0)
         draw = ImageDraw.Draw(mask_im)
         if shape_kind == "circle" or (shape_kind is None and kind == "circle"):
@@ -180,6 +200,9 @@ def pair(kind: str) -> tuple[Callable[[int], np.ndarray], Callable[[int], np.nda
     if kind == "shape":
         return (lambda s: scene(s, shape_kind="circle"),
                 lambda s: scene(s, shape_kind="square"))
+    if kind == "texture":
+        return (lambda s: scene(s, fill_kind="flat"),
+                lambda s: scene(s, fill_kind="stripes"))
     raise SystemExit(f"unknown task {kind!r}; use {', '.join(KINDS)}")
 
 
