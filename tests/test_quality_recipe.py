@@ -214,20 +214,6 @@ def test_the_sharpness_start_begins_at_the_blur_and_its_inverse_before_any_step(
         assert psnr_of(net, inputs, targets) > before + gain, (net, before)
 
 
-
-def test_a_generator_without_a_colour_branch_trains_from_its_own_start_and_says_so(tmp_path):
-    task = paired_task(tmp_path, scene, grade, train=4, test=1)
-    done = cli("train", "--a", str(task["A"]), "--b", str(task["B"]), "--out",
-               str(tmp_path / "run"), *TINY, "--generator-option", "pixel_branch=0",
-               "--iterations", "2", "--events")
-    assert done.returncode == 0, done.stderr
-    evs = events(done.stdout)
-    (warning,) = [e for e in evs if e["event"] == "warning" and "colour start" in e["message"]]
-    assert "no colour branch" in warning["message"] and "--no-colour-start" in warning["hint"]
-    started = next(e for e in evs if e["event"] == "started")
-    assert started["colour_start"]["applied"] is False
-
-
 def test_the_default_recipe_sharpens_a_blurred_domain_closer_to_the_truth(tmp_path):
     # B is A blurred; held out: blurred images with their sharp truth (B→A sharpens).
     task = paired_task(tmp_path, scene, blur, train=32, test=0)
@@ -256,20 +242,26 @@ def test_the_default_recipe_sharpens_a_blurred_domain_closer_to_the_truth(tmp_pa
         assert figures["psnr_B"] > figures["psnr_B_input"] - 0.5, figures
 
 
-def test_a_generator_without_a_filter_branch_trains_from_its_own_start_and_says_so(tmp_path):
-    task = paired_task(tmp_path, scene, blur, train=4, test=1)
+@pytest.mark.parametrize(("option", "start", "branch", "other"), [
+    ("pixel_branch=0", "colour", "colour branch", "sharpness"),
+    ("filter_branch=0", "sharpness", "filter branch", "colour"),
+])
+def test_a_generator_without_a_start_s_branch_trains_from_its_own_start_and_says_so(
+        tmp_path, option, start, branch, other):
+    task = paired_task(tmp_path, scene, grade if start == "colour" else blur, train=4,
+                       test=1)
     done = cli("train", "--a", str(task["A"]), "--b", str(task["B"]), "--out",
-               str(tmp_path / "run"), *TINY, "--generator-option", "filter_branch=0",
+               str(tmp_path / "run"), *TINY, "--generator-option", option,
                "--iterations", "2", "--events")
     assert done.returncode == 0, done.stderr
     evs = events(done.stdout)
     (warning,) = [e for e in evs
-                  if e["event"] == "warning" and "sharpness start" in e["message"]]
-    assert "no filter branch" in warning["message"]
-    assert "--no-sharpness-start" in warning["hint"]
+                  if e["event"] == "warning" and f"{start} start" in e["message"]]
+    assert f"no {branch}" in warning["message"]
+    assert f"--no-{start}-start" in warning["hint"]
     started = next(e for e in evs if e["event"] == "started")
-    assert started["sharpness_start"]["applied"] is False
-    assert started["colour_start"] is not None  # the colour start goes on as it was
+    assert started[f"{start}_start"]["applied"] is False
+    assert started[f"{other}_start"] is not None  # the other start goes on as it was
 
 
 def test_the_filter_branch_starts_as_the_identity_and_needs_an_odd_size():
