@@ -12,13 +12,14 @@ Read before the first step instead:
    256 images a domain, the same pass as the colour start's; a 64×64 Hann window, or the
    crop size where that is smaller), averaged per domain and over each ring of
    frequencies (the same at every orientation: a lens's or a resize's blur, not a
-   motion's): S_A and S_B. Averaged over orientations, a change of content (circles to
-   squares) no longer reads as a filter; per orientation it did.
+   motion's): S_A and S_B. Averaged over orientations, a change of shape (circles to
+   squares) no longer reads as a filter; per orientation it did. Content that adds
+   detail at every orientation (stripes in one domain only) still does, and starts.
 2. The noise N: four times the faintest detail either domain shows (the smallest ring),
    at least 8-bit rounding's. Detail near it cannot be told from noise, so it is
    neither amplified nor trusted; the margin is for noise that is not white (a resized,
    re-rounded image's), measured at +1.7 dB sharpening the blur task at training scale
-   against one times, −0.4 dB at its native scale.
+   against one times, about −0.2 dB at its native scale.
 3. For X→Y the response K = √((S_Y − N)(S_X − N)) / S_X at each frequency: |H| where X is
    the sharp one, and the Wiener inverse of the blur (which stops amplifying where X's
    detail sinks into its noise) where X is the blurred one. The lowest frequencies are
