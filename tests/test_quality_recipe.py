@@ -227,19 +227,19 @@ def test_the_default_recipe_sharpens_a_blurred_domain_closer_to_the_truth(tmp_pa
     run = tmp_path / "run"
     # The default preset's settings and networks; only the images are small.
     done = cli("train", "--a", str(task["A"]), "--b", str(task["B"]), "--out", str(run),
-               "--size", "32", "--workers", "0", "--device", "cpu", "--iterations", "200",
+               "--size", "32", "--workers", "0", "--device", "cpu", "--iterations", "100",
                "--val-every", "100", "--val-b", str(tmp_path / "testB"),
                "--val-b-truth", str(tmp_path / "truthB"), "--events", timeout=240)
     assert done.returncode == 0, done.stderr
     started = next(e for e in events(done.stdout) if e["event"] == "started")
     assert started["sharpness_start"]["applied"] is True, started["sharpness_start"]
-    # Measured (passes at 100 and 200): SSIM 0.928 / 0.928 against the input's 0.876,
-    # PSNR 29.5 / 29.2 against 28.9 (fp32: 29.3 / 28.9). With --no-sharpness-start:
-    # SSIM 0.875 / 0.876 and PSNR 27.6 / 27.8, under both bars.
-    for line in metrics(run, "validation"):
-        figures = line["validation"]
-        assert figures["ssim_B"] > figures["ssim_B_input"] + 0.02, figures
-        assert figures["psnr_B"] > figures["psnr_B_input"] - 0.5, figures
+    # Measured at iteration 100: SSIM 0.928 against the input's 0.876, PSNR 29.5 against
+    # 28.9 (fp32: 0.927, 29.3). With --no-sharpness-start: SSIM 0.875, PSNR 27.6 (fp32:
+    # 0.875, 28.1), under both bars.
+    (line,) = metrics(run, "validation")
+    figures = line["validation"]
+    assert figures["ssim_B"] > figures["ssim_B_input"] + 0.02, figures
+    assert figures["psnr_B"] > figures["psnr_B_input"] - 0.3, figures
 
 
 @pytest.mark.parametrize(("option", "start", "branch", "other"), [
